@@ -1,0 +1,1 @@
+//! PLACEHOLDER (owned by the model/score engineer): `pulso eval`.
