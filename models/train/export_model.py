@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Package a trained checkpoint as models/pulso-mini (HF layout, rust-bert compatible).
+
+  python models/train/export_model.py --ckpt build/runs/main/best [--out models/pulso-mini] [--fp16]
+
+* config.json: BertForSequenceClassification, id2label {0: negative, 1: neutral, 2: positive}
+* model.safetensors: standard HF names (bert.embeddings.*, bert.encoder.*, bert.pooler.*,
+  classifier.*), fp32 unless --fp16 (or > 100 MB)
+* tokenizer.json with "padding": null (the Rust side pads per batch with a mask), truncation 128
+* tokenizer_config.json / special_tokens_map.json / vocab.txt (AutoTokenizer works)
+"""
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file, load_file
+
+REPO = Path(__file__).resolve().parents[2]
+ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", default=str(REPO / "build" / "runs" / "main" / "best"))
+    ap.add_argument("--out", default=str(REPO / "models" / "pulso-mini"))
+    ap.add_argument("--fp16", action="store_true")
+    a = ap.parse_args()
+    from transformers import BertForSequenceClassification, AutoTokenizer
+    ck, out = Path(a.ckpt), Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = BertForSequenceClassification.from_pretrained(ck)
+    sd = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    # position_ids buffer is not needed (transformers re-creates it; rust-bert ignores it)
+    sd = {k: v for k, v in sd.items() if not k.endswith("position_ids")}
+    for need in ("bert.embeddings.word_embeddings.weight", "bert.pooler.dense.weight",
+                 "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"):
+        assert need in sd, need
+    dtype = torch.float16 if a.fp16 else torch.float32
+    sd = {k: v.to(dtype) for k, v in sd.items()}
+    save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+    size = os.path.getsize(out / "model.safetensors")
+    if size > 100 * 1024 * 1024 and not a.fp16:
+        sd = {k: v.half() for k, v in sd.items()}
+        save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+        size = os.path.getsize(out / "model.safetensors")
+    cfg = model.config
+    cfg.architectures = ["BertForSequenceClassification"]
+    cfg.id2label = ID2LABEL
+    cfg.label2id = {v: k for k, v in ID2LABEL.items()}
+    cfg.problem_type = "single_label_classification"
+    cfg._name_or_path = "pulso-mini"
+    cfg.torch_dtype = "float16" if sd["classifier.weight"].dtype == torch.float16 else "float32"
+    cfg.to_json_file(str(out / "config.json"))
+    # rust-bert reads id2label keys as strings -> fine (JSON keys are strings)
+    tok = AutoTokenizer.from_pretrained(ck)
+    tok.model_max_length = 128
+    tok.save_pretrained(out)
+    for extra in ("added_tokens.json",):
+        if (out / extra).exists() and json.load(open(out / extra)) == {}:
+            (out / extra).unlink()
+    tj = json.load(open(out / "tokenizer.json", encoding="utf-8"))
+    tj["padding"] = None
+    tj["truncation"] = {"direction": "Right", "max_length": 128, "strategy": "LongestFirst", "stride": 0}
+    with open(out / "tokenizer.json", "w", encoding="utf-8") as f:
+        json.dump(tj, f, ensure_ascii=False, indent=2)
+    # sanity: reload with Auto* classes
+    from transformers import AutoModelForSequenceClassification
+    m2 = AutoModelForSequenceClassification.from_pretrained(out)
+    t2 = AutoTokenizer.from_pretrained(out)
+    enc = t2(["Ótimo atendimento, recomendo!", "Muy mal servicio."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        l1 = model.eval()(**enc).logits
+        l2 = m2.eval()(**enc).logits
+    print("max |logit diff| after export:", float((l1 - l2).abs().max()))
+    print("model.safetensors bytes:", size, "params:", sum(v.numel() for v in sd.values()))
+    print(json.dumps({"files": sorted(p.name for p in out.iterdir())}))
+
+
+if __name__ == "__main__":
+    main()
