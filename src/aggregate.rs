@@ -15,7 +15,8 @@
 //! * `share_of_voice = mentions of this row / mentions of all tracked brands and competitors on that
 //!   day` (all channels and languages in this run). Rows are additive: summing a brand's rows for a
 //!   day gives that brand's share of voice for the day. Null for untracked brands and `(none)`.
-//! * `spike`: `mentions > mean + k·σ` or (`negative_share > mean + k·σ` and mentions ≥ 5), where mean
+//! * `spike`: `mentions > mean + k·σ` or `negative_share > mean + k·σ`, on a day with at least 5
+//!   mentions (fewer is noise on a sparse brand/channel/language series), where mean
 //!   and σ (population standard deviation) come from the same (brand, channel, language) over the 7
 //!   days before the row's day. History = earlier days in this run plus the brand_daily partitions of
 //!   earlier runs (partitions dated before this run's date; this run's own partition is ignored because
@@ -56,8 +57,8 @@ pub const ENGAGEMENT_WEEKLY: &str = "aggregates/engagement_weekly";
 pub const SPIKE_WINDOW_DAYS: i64 = 7;
 /// History days needed before a spike can be flagged.
 pub const SPIKE_MIN_HISTORY_DAYS: usize = 3;
-/// Mentions needed on the day for a negative-share spike.
-pub const SPIKE_MIN_MENTIONS_FOR_SHARE: i64 = 5;
+/// Mentions needed on the day for any spike (fewer is noise on sparse brand/channel/language series).
+pub const SPIKE_MIN_MENTIONS: i64 = 5;
 /// Floors for σ (see module docs).
 pub const SPIKE_MIN_SIGMA_MENTIONS: f64 = 1.0;
 pub const SPIKE_MIN_SIGMA_SHARE: f64 = 0.05;
@@ -427,7 +428,7 @@ impl Aggregator {
                 .collect();
             hist_days.push(window.len() as i64);
             let mut reasons = Vec::new();
-            if window.len() >= SPIKE_MIN_HISTORY_DAYS {
+            if window.len() >= SPIKE_MIN_HISTORY_DAYS && a.mentions >= SPIKE_MIN_MENTIONS {
                 let key = |d: NaiveDate| (d, b.clone(), c.clone(), l.clone());
                 let hist: Vec<(i64, i64)> = window.iter().map(|d| history.get(&key(*d)).copied().unwrap_or((0, 0))).collect();
                 let m: Vec<f64> = hist.iter().map(|h| h.0 as f64).collect();
@@ -437,7 +438,7 @@ impl Aggregator {
                     reasons.push(format!("mentions {} > {:.1} + {}×{:.1}", a.mentions, mu, k, sd));
                 }
                 let shares: Vec<f64> = hist.iter().filter(|h| h.0 > 0).map(|h| h.1 as f64 / h.0 as f64).collect();
-                if shares.len() >= SPIKE_MIN_HISTORY_DAYS && a.mentions >= SPIKE_MIN_MENTIONS_FOR_SHARE {
+                if shares.len() >= SPIKE_MIN_HISTORY_DAYS {
                     let (mu, sd) = mean_sd(&shares);
                     let sd = sd.max(SPIKE_MIN_SIGMA_SHARE);
                     if share > mu + k * sd {

@@ -14,6 +14,7 @@
 use crate::aggregate::{
     col, days_to_date, partitions, read_parquet_dir, TopicStat, BRAND_DAILY, ENGAGEMENT_WEEKLY,
 };
+use crate::enrich::{BrandMatcher, NO_BRAND};
 use anyhow::Context;
 use arrow::array::{Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::record_batch::RecordBatch;
@@ -300,6 +301,16 @@ impl ReportData {
         let sdir = part_dir(out, "signals/segment=external", date);
         for b in read_parquet_dir(&sdir)? {
             negative_mentions(&b, &mut mentions).with_context(|| format!("reading {}", sdir.display()))?;
+        }
+        // Signals carry the `brand` field only; name the tracked brand mentioned in the text otherwise,
+        // with the brands and competitors known from brand_daily.
+        let names = |kind: &str| brand_types.iter().filter(|(_, t)| t.as_str() == kind).map(|(b, _)| b.clone()).collect::<Vec<_>>();
+        let matcher = BrandMatcher::new(&names("brand"), &names("competitor"));
+        for m in &mut mentions {
+            if m.brand.as_deref().map_or(true, |b| b.trim().is_empty()) {
+                let (b, _) = matcher.assign(None, &m.text);
+                m.brand = (b != NO_BRAND).then_some(b);
+            }
         }
         mentions.sort_by(|a, b| {
             b.engagement
