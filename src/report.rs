@@ -87,6 +87,9 @@ pub struct WeeklyRow {
     pub topics: Vec<TopicStat>,
 }
 
+/// A heatmap row: label and topic → (mentions, negative share).
+pub type HeatRow = (String, BTreeMap<String, (i64, f64)>);
+
 /// One negative external mention.
 #[derive(Clone, Debug)]
 pub struct Mention {
@@ -307,7 +310,7 @@ impl ReportData {
         let names = |kind: &str| brand_types.iter().filter(|(_, t)| t.as_str() == kind).map(|(b, _)| b.clone()).collect::<Vec<_>>();
         let matcher = BrandMatcher::new(&names("brand"), &names("competitor"));
         for m in &mut mentions {
-            if m.brand.as_deref().map_or(true, |b| b.trim().is_empty()) {
+            if m.brand.as_deref().is_none_or(|b| b.trim().is_empty()) {
                 let (b, _) = matcher.assign(None, &m.text);
                 m.brand = (b != NO_BRAND).then_some(b);
             }
@@ -372,7 +375,7 @@ impl ReportData {
 
     /// (row label, topic → (mentions, negative share)) for published weekly groups, merged across
     /// weeks of the partition; topics in first-seen order. Only published numbers are combined.
-    pub fn heatmap(&self) -> (Vec<String>, Vec<(String, BTreeMap<String, (i64, f64)>)>) {
+    pub fn heatmap(&self) -> (Vec<String>, Vec<HeatRow>) {
         let mut topics: Vec<String> = Vec::new();
         let mut rows: BTreeMap<String, BTreeMap<String, (i64, f64)>> = BTreeMap::new();
         for r in self.weekly_rows.iter().filter(|r| !r.suppressed) {
@@ -532,7 +535,7 @@ pub fn render_terminal(d: &ReportData) -> String {
                 let mut v = vec![r.week.clone(), clip(&r.department, 24), r.client_type.clone()];
                 if r.suppressed {
                     v.push(format!("suppressed (< {})", r.min_group_size));
-                    v.extend(std::iter::repeat(String::new()).take(5));
+                    v.extend(std::iter::repeat_n(String::new(), 5));
                 } else {
                     v.push(r.respondents.map(|x| x.to_string()).unwrap_or_default());
                     v.push(fmt_pct(r.negative_share));

@@ -54,7 +54,7 @@ fn day_at(b: &RecordBatch, i: usize) -> chrono::NaiveDate {
 fn row(b: &RecordBatch, key: &[(&str, &str)]) -> usize {
     (0..b.num_rows())
         .find(|&i| key.iter().all(|(c, v)| str_at(b, c, i).as_deref() == Some(*v)))
-        .unwrap_or_else(|| panic!("no row {key:?} in {}", arrow::util::pretty::pretty_format_batches(&[b.clone()]).unwrap()))
+        .unwrap_or_else(|| panic!("no row {key:?} in {}", arrow::util::pretty::pretty_format_batches(std::slice::from_ref(b)).unwrap()))
 }
 
 fn close(a: f64, b: f64) -> bool {
@@ -432,7 +432,7 @@ fn engagement_weekly_suppression_threshold_and_enps() {
 
     let tables = aggregate_run(&cfg(), out.path(), day(d), &signals);
     let w = table(&tables, ENGAGEMENT_WEEKLY);
-    assert_eq!(w.num_rows(), 4, "{}", arrow::util::pretty::pretty_format_batches(&[w.clone()]).unwrap());
+    assert_eq!(w.num_rows(), 4, "{}", arrow::util::pretty::pretty_format_batches(std::slice::from_ref(w)).unwrap());
 
     // 4 authors: suppressed, every metric null
     let r = row(w, &[("department", "Sales"), ("client_type", "employee")]);
