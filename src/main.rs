@@ -1,1 +1,185 @@
-fn main() {}
+//! The `pulso` command line: parse flags, build one validated plan, hand it to the library.
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+use pulso::config::{Overrides, Plan};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes: 0 success, 1 finished but some records were rejected (output still published),
+/// 2 unusable config, input or model (nothing published).
+const EXIT_REJECTS: u8 = 1;
+const EXIT_UNUSABLE: u8 = 2;
+
+#[derive(Parser)]
+#[command(name = "pulso", version, about = "Sentiment of internal and external client signals, as partitioned Parquet")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a pipeline: read, route, score, enrich and publish Parquet.
+    Run {
+        /// The pipeline file (TOML).
+        pipeline: PathBuf,
+        /// Logical date of the run (partition key), default today in UTC.
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        /// Output root, overriding [pipeline] output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Model folder or hub id, overriding [model] path.
+        #[arg(long)]
+        model: Option<String>,
+        /// CPU threads for inference (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// No progress bars.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
+    Validate {
+        pipeline: PathBuf,
+    },
+    /// Score texts ad hoc: one text per line, or JSON Lines with a `text` field; prints JSON Lines.
+    Score {
+        /// Input file, or - for standard input.
+        #[arg(default_value = "-")]
+        input: String,
+        /// Model folder or hub id (default: PULSO_MODEL or the shipped pulso-mini).
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        threads: Option<usize>,
+        /// fp32, bf16 or auto.
+        #[arg(long, default_value = "auto")]
+        precision: String,
+    },
+    /// Measure a model on a labelled file (CSV, TSV or JSON Lines).
+    Eval {
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, default_value = "text")]
+        text_column: String,
+        #[arg(long, default_value = "label")]
+        label_column: String,
+        /// Print one JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long, default_value = "auto")]
+        precision: String,
+    },
+    /// Marketing and HR tables from a published output; optionally a self-contained HTML report.
+    Report {
+        out: PathBuf,
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        html: Option<PathBuf>,
+    },
+}
+
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date; use YYYY-MM-DD"))
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pulso: error: {e:#}");
+            ExitCode::from(EXIT_UNUSABLE)
+        }
+    }
+}
+
+fn configure_threads(threads: usize) {
+    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.cmd {
+        Cmd::Run { pipeline, date, out, model, threads, no_progress } => {
+            let ov = Overrides { date, out, model, threads };
+            let plan = Plan::build(&pipeline, &ov)?;
+            configure_threads(plan.threads);
+            let outcome = pulso::pipeline::run(&plan, &pulso::pipeline::RunOptions { progress: !no_progress })?;
+            for w in &outcome.warnings {
+                eprintln!("pulso: warning: {w}");
+            }
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{}", outcome.stats.table())?;
+            let rejected = outcome.stats.total_rejects();
+            writeln!(
+                stdout,
+                "run {}: {} signals, {} rejected{} -> {}",
+                outcome.run_id,
+                outcome.stats.total_signals(),
+                rejected,
+                if rejected > 0 { format!(" (see {}/rejects/)", plan.out.display()) } else { String::new() },
+                outcome.published.manifest.display()
+            )?;
+            Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
+        }
+        Cmd::Validate { pipeline } => {
+            let plan = Plan::build(&pipeline, &Overrides::default())?;
+            let v = pulso::pipeline::validate(&plan)?;
+            let mut o = std::io::stdout().lock();
+            writeln!(o, "{}: configuration OK, {} source(s)", pipeline.display(), plan.sources.len())?;
+            for s in &plan.sources {
+                let read = v.stats.records.get(&s.name).copied().unwrap_or(0);
+                let rejected: u64 = v.stats.rejects.get(&s.name).map(|m| m.values().sum()).unwrap_or(0);
+                let routed: Vec<String> = v
+                    .routed
+                    .iter()
+                    .filter(|((src, _), _)| src == &s.name)
+                    .map(|((_, seg), n)| format!("{seg} {n}"))
+                    .collect();
+                writeln!(
+                    o,
+                    "  {}: {} file(s), {} records, {} would be rejected; routed: {}",
+                    s.name,
+                    s.files.len(),
+                    read,
+                    rejected,
+                    if routed.is_empty() { "-".into() } else { routed.join(", ") }
+                )?;
+                if let Some(ex) = v.examples.get(&s.name) {
+                    for (reason, list) in ex {
+                        for (loc, detail) in list {
+                            writeln!(o, "    {reason}: {loc}: {detail}")?;
+                        }
+                    }
+                }
+            }
+            Ok(if v.stats.total_rejects() > 0 { EXIT_REJECTS } else { 0 })
+        }
+        Cmd::Score { input, model, threads, precision } => {
+            let _ = (input, model, threads, precision);
+            anyhow::bail!("pulso score is being wired")
+        }
+        Cmd::Eval { model, input, text_column, label_column, json, threads, precision } => {
+            let _ = (model, input, text_column, label_column, json, threads, precision);
+            anyhow::bail!("pulso eval is being wired")
+        }
+        Cmd::Report { out, date, html } => {
+            pulso::report::run(&out, date, html.as_deref()).with_context(|| format!("cannot report on {}", out.display()))?;
+            Ok(0)
+        }
+    }
+}

@@ -76,8 +76,9 @@ pub fn reject_schema() -> SchemaRef {
 }
 
 /// Builds one Arrow batch of signals. `model` and `run_id` are constant for a run.
-pub fn signals_to_batch(signals: &[Signal], model: &str, run_id: &str) -> RecordBatch {
-    let n = signals.len();
+pub fn signals_to_batch<'a>(signals: impl IntoIterator<Item = &'a Signal>, model: &str, run_id: &str) -> RecordBatch {
+    let signals = signals.into_iter();
+    let n = signals.size_hint().0;
     let mut record_id = StringBuilder::new();
     let mut source = StringBuilder::new();
     let mut segment = StringBuilder::new();
@@ -185,7 +186,7 @@ pub fn signals_to_batch(signals: &[Signal], model: &str, run_id: &str) -> Record
 }
 
 /// Builds one Arrow batch of rejects.
-pub fn rejects_to_batch(rejects: &[Reject], run_id: &str) -> RecordBatch {
+pub fn rejects_to_batch<'a>(rejects: impl IntoIterator<Item = &'a Reject>, run_id: &str) -> RecordBatch {
     let mut source = StringBuilder::new();
     let mut location = StringBuilder::new();
     let mut raw = StringBuilder::new();

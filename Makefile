@@ -1,0 +1,56 @@
+# pulso: the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := demo
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# libtorch comes from the PyPI torch wheel (no libtorch download works on air-gapped machines).
+TORCH_STAMP := $(VENV)/.torch-2.4.0
+export LIBTORCH_USE_PYTORCH := 1
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+BIN := target/release/pulso
+DEMO_DATE := 2026-11-14
+
+.PHONY: demo test build venv bench eval report-deps clean
+
+$(TORCH_STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0
+	touch $@
+
+venv: $(TORCH_STAMP)
+
+build: $(TORCH_STAMP)
+	cargo build --release --locked
+
+# The main job on the shipped demo data and model, then the report for marketing and HR.
+demo: build
+	rm -rf out/demo
+	PULSO_PSEUDONYM_KEY=$${PULSO_PSEUDONYM_KEY:-demo-key-not-secret} $(BIN) run pipelines/demo.toml --date $(DEMO_DATE) --no-progress; \
+	  rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
+	$(BIN) report out/demo --date $(DEMO_DATE) --html out/demo/report.html
+	@echo "HTML report: out/demo/report.html"
+
+# Headless Chromium renders the HTML report in a test; installed when apt is available.
+report-deps:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: chromium not installed; the HTML rendering test will be skipped"; }
+
+test: $(TORCH_STAMP) report-deps
+	cargo test --release --locked
+
+bench: build
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
+	cargo bench --bench stages
+	$(PY) benches/peer.py --pulso $(BIN)
+
+eval: build
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
+	$(PY) models/train/export_eval.py
+	for f in build/eval/*.jsonl; do echo "== $$f"; $(BIN) eval --input $$f; done
+
+clean:
+	cargo clean
+	rm -rf out build

@@ -1,0 +1,451 @@
+//! The pipeline file (shape of the job) and the validated [`Plan`] built from it before any data is touched.
+//!
+//! Pipeline shape lives in the TOML file; runtime knobs (date, output override, threads, model
+//! override) come from flags and are folded in here, so every later stage sees one checked plan.
+
+use crate::record::{ClientType, Segment};
+use crate::score::{DeviceChoice, PrecisionChoice};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// A configuration problem: names the file and what to change.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read pipeline file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// `[pipeline]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    pub name: String,
+    /// Output root; relative paths resolve against the pipeline file's folder.
+    pub output: Option<String>,
+}
+
+/// `[model]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Local folder in Hugging Face layout, or a hub id.
+    pub path: Option<String>,
+    pub device: Option<String>,
+    pub precision: Option<String>,
+    pub max_tokens: Option<usize>,
+}
+
+/// `[organization]`: who is inside the value chain, and what marketing tracks.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationSection {
+    #[serde(default)]
+    pub internal_domains: Vec<String>,
+    #[serde(default)]
+    pub supplier_domains: Vec<String>,
+    #[serde(default)]
+    pub partner_domains: Vec<String>,
+    #[serde(default)]
+    pub investor_domains: Vec<String>,
+    /// CSV with columns author, client_type, department.
+    pub roster: Option<String>,
+    #[serde(default)]
+    pub brands: Vec<String>,
+    #[serde(default)]
+    pub competitors: Vec<String>,
+    /// HR anonymity threshold: groups with fewer distinct authors are suppressed (default 5).
+    pub min_group_size: Option<usize>,
+    /// Spike threshold in standard deviations above the trailing 7-day mean (default 2).
+    pub spike_k: Option<f64>,
+    /// Topic taxonomy file (default: the built-in pipelines/topics.toml).
+    pub topics: Option<String>,
+}
+
+/// Input formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+/// How a source's records are routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SegmentMode {
+    Internal,
+    External,
+    Auto,
+}
+
+/// `[source.columns]`: pulso field → column name or dotted JSON path.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Columns {
+    pub id: Option<String>,
+    pub text: String,
+    pub timestamp: Option<String>,
+    pub author: Option<String>,
+    pub department: Option<String>,
+    pub language: Option<String>,
+    pub brand: Option<String>,
+    pub channel: Option<String>,
+    pub likes: Option<String>,
+    pub shares: Option<String>,
+    pub replies: Option<String>,
+    pub reach: Option<String>,
+    pub rating: Option<String>,
+    pub score: Option<String>,
+}
+
+/// `[[source]]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSection {
+    pub name: String,
+    /// File path or glob, relative to the pipeline file's folder.
+    pub path: String,
+    pub format: Format,
+    pub segment: SegmentMode,
+    pub client_type: Option<String>,
+    /// CSV delimiter (default ',').
+    pub delimiter: Option<String>,
+    /// When true, a glob that matches no file is not an error (e.g. a feed that is empty some nights).
+    #[serde(default)]
+    pub optional: bool,
+    pub columns: Columns,
+}
+
+/// The whole pipeline file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    pub pipeline: PipelineSection,
+    pub model: Option<ModelSection>,
+    #[serde(default)]
+    pub organization: OrganizationSection,
+    #[serde(default)]
+    pub source: Vec<SourceSection>,
+}
+
+/// Runtime knobs from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub date: Option<NaiveDate>,
+    pub out: Option<PathBuf>,
+    pub model: Option<String>,
+    pub threads: Option<usize>,
+}
+
+/// One source, validated, with its files expanded.
+#[derive(Debug, Clone)]
+pub struct SourcePlan {
+    pub name: String,
+    pub format: Format,
+    pub segment: SegmentMode,
+    pub client_type: Option<ClientType>,
+    pub delimiter: u8,
+    pub columns: Columns,
+    pub files: Vec<PathBuf>,
+}
+
+impl SourcePlan {
+    /// The fixed segment of a source, if it has one.
+    pub fn fixed_segment(&self) -> Option<Segment> {
+        match self.segment {
+            SegmentMode::Internal => Some(Segment::Internal),
+            SegmentMode::External => Some(Segment::External),
+            SegmentMode::Auto => None,
+        }
+    }
+}
+
+/// Everything a run needs, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub pipeline_path: PathBuf,
+    pub name: String,
+    pub out: PathBuf,
+    pub date: NaiveDate,
+    /// Model folder or hub id.
+    pub model: String,
+    pub device: DeviceChoice,
+    pub precision: PrecisionChoice,
+    pub max_tokens: Option<usize>,
+    pub threads: usize,
+    pub organization: OrganizationSection,
+    pub roster: Option<PathBuf>,
+    pub topics: Option<PathBuf>,
+    pub min_group_size: usize,
+    pub spike_k: f64,
+    pub sources: Vec<SourcePlan>,
+    /// SHA-256 of the pipeline file bytes and the overrides that change results.
+    pub config_hash: String,
+}
+
+impl Plan {
+    /// Reads and validates a pipeline file. Nothing is written.
+    pub fn build(path: &Path, ov: &Overrides) -> Result<Plan, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|_| ConfigError::Parse {
+            path: path.into(),
+            message: "the pipeline file is not valid UTF-8".into(),
+        })?;
+        let file: PipelineFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: format!("{e}see pipelines/demo.toml for a complete example"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+
+        if file.pipeline.name.trim().is_empty() {
+            return Err(invalid("[pipeline] name is empty".into()));
+        }
+        let out = match (&ov.out, &file.pipeline.output) {
+            (Some(o), _) => o.clone(),
+            (None, Some(o)) => base.join(o),
+            (None, None) => return Err(invalid("[pipeline] output is not set; add output = \"out/<name>\" or pass --out DIR".into())),
+        };
+
+        let msec = file.model.clone().unwrap_or_default();
+        let model = match (&ov.model, &msec.path) {
+            (Some(m), _) => m.clone(),
+            (None, Some(p)) => resolve_model_ref(&base, p),
+            (None, None) => match crate::model::default_model() {
+                Some(p) => p.display().to_string(),
+                None => {
+                    return Err(invalid(
+                        "no [model] path and the default model (models/pulso-mini) was not found; set [model] path, pass --model, or set PULSO_MODEL"
+                            .into(),
+                    ))
+                }
+            },
+        };
+        let device = match msec.device.as_deref().unwrap_or("auto") {
+            "auto" => DeviceChoice::Auto,
+            "cpu" => DeviceChoice::Cpu,
+            "cuda" => DeviceChoice::Cuda,
+            d => return Err(invalid(format!("[model] device = {d:?}: use \"auto\", \"cpu\" or \"cuda\""))),
+        };
+        let precision = match msec.precision.as_deref().unwrap_or("auto") {
+            "auto" => PrecisionChoice::Auto,
+            "fp32" => PrecisionChoice::Fp32,
+            "bf16" => PrecisionChoice::Bf16,
+            p => return Err(invalid(format!("[model] precision = {p:?}: use \"auto\", \"fp32\" or \"bf16\""))),
+        };
+        if let Some(0) = msec.max_tokens {
+            return Err(invalid("[model] max_tokens must be at least 1".into()));
+        }
+
+        let org = file.organization.clone();
+        for (what, list) in [
+            ("internal_domains", &org.internal_domains),
+            ("supplier_domains", &org.supplier_domains),
+            ("partner_domains", &org.partner_domains),
+            ("investor_domains", &org.investor_domains),
+        ] {
+            for d in list {
+                if d.trim().is_empty() || d.contains('@') || d.contains(' ') {
+                    return Err(invalid(format!(
+                        "[organization] {what} has {d:?}: write bare domains like \"acme.com\""
+                    )));
+                }
+            }
+        }
+        let roster = org.roster.as_ref().map(|r| base.join(r));
+        if let Some(r) = &roster {
+            if !r.is_file() {
+                return Err(invalid(format!("[organization] roster {} does not exist", r.display())));
+            }
+        }
+        let topics = org.topics.as_ref().map(|t| base.join(t));
+        if let Some(t) = &topics {
+            if !t.is_file() {
+                return Err(invalid(format!("[organization] topics {} does not exist", t.display())));
+            }
+        }
+        let min_group_size = org.min_group_size.unwrap_or(5);
+        if min_group_size < 1 {
+            return Err(invalid("[organization] min_group_size must be at least 1".into()));
+        }
+        let spike_k = org.spike_k.unwrap_or(2.0);
+        if !(spike_k.is_finite() && spike_k > 0.0) {
+            return Err(invalid("[organization] spike_k must be a positive number".into()));
+        }
+
+        if file.source.is_empty() {
+            return Err(invalid("no [[source]] sections: add at least one source".into()));
+        }
+        let mut sources = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for s in &file.source {
+            let ctx = |m: String| invalid(format!("source '{}': {m}", s.name));
+            if s.name.trim().is_empty() {
+                return Err(invalid("a [[source]] has an empty name".into()));
+            }
+            if !seen.insert(s.name.clone()) {
+                return Err(ctx("two sources have this name; names must be unique".into()));
+            }
+            if s.columns.text.trim().is_empty() {
+                return Err(ctx("[source.columns] text is empty".into()));
+            }
+            let client_type = match &s.client_type {
+                None => None,
+                Some(c) => Some(ClientType::parse(c).ok_or_else(|| {
+                    ctx(format!(
+                        "client_type {c:?} is not one of employee, contractor, supplier, partner, investor, consumer, business, unknown"
+                    ))
+                })?),
+            };
+            let delimiter = match s.delimiter.as_deref() {
+                None => b',',
+                Some("\\t") | Some("\t") | Some("tab") => b'\t',
+                Some(d) if d.len() == 1 => d.as_bytes()[0],
+                Some(d) => return Err(ctx(format!("delimiter {d:?} must be one character"))),
+            };
+            if s.delimiter.is_some() && s.format != Format::Csv {
+                return Err(ctx("delimiter only applies to format = \"csv\"".into()));
+            }
+            let pattern = base.join(&s.path);
+            let pattern_s = pattern.to_string_lossy().to_string();
+            let mut files: Vec<PathBuf> = glob::glob(&pattern_s)
+                .map_err(|e| ctx(format!("path {:?} is not a valid glob: {e}", s.path)))?
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .collect();
+            files.sort();
+            if files.is_empty() && !s.optional {
+                return Err(ctx(format!(
+                    "path {:?} matches no file (looked for {pattern_s}); fix the path or set optional = true",
+                    s.path
+                )));
+            }
+            sources.push(SourcePlan {
+                name: s.name.clone(),
+                format: s.format,
+                segment: s.segment,
+                client_type,
+                delimiter,
+                columns: s.columns.clone(),
+                files,
+            });
+        }
+
+        let threads = match ov.threads {
+            Some(0) => return Err(invalid("--threads must be at least 1".into())),
+            Some(t) => t,
+            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        };
+        let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+
+        let mut h = Sha256::new();
+        h.update(&bytes);
+        h.update(model.as_bytes());
+        let config_hash = hex::encode(h.finalize());
+
+        Ok(Plan {
+            pipeline_path: path.to_path_buf(),
+            name: file.pipeline.name.clone(),
+            out,
+            date,
+            model,
+            device,
+            precision,
+            max_tokens: msec.max_tokens,
+            threads,
+            organization: org,
+            roster,
+            topics,
+            min_group_size,
+            spike_k,
+            sources,
+            config_hash,
+        })
+    }
+
+    /// Files per source, for reports.
+    pub fn inputs(&self) -> BTreeMap<String, Vec<PathBuf>> {
+        self.sources.iter().map(|s| (s.name.clone(), s.files.clone())).collect()
+    }
+}
+
+/// A `[model] path` is a folder relative to the pipeline file, unless it names no existing folder
+/// and looks like a hub id (`owner/name`).
+fn resolve_model_ref(base: &Path, p: &str) -> String {
+    let local = base.join(p);
+    if local.exists() || Path::new(p).is_absolute() || p.starts_with('.') {
+        return local.display().to_string();
+    }
+    p.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    const OK: &str = r#"
+[pipeline]
+name = "t"
+output = "out"
+[model]
+path = "m"
+[[source]]
+name = "s"
+path = "data/*.csv"
+format = "csv"
+segment = "auto"
+[source.columns]
+id = "id"
+text = "text"
+"#;
+
+    #[test]
+    fn resolves_relative_paths_and_globs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        std::fs::create_dir(d.path().join("m")).unwrap();
+        write(&d.path().join("data"), "b.csv", "id,text\n");
+        write(&d.path().join("data"), "a.csv", "id,text\n");
+        let p = write(d.path(), "p.toml", OK);
+        let plan = Plan::build(&p, &Overrides::default()).unwrap();
+        assert_eq!(plan.out, d.path().join("out"));
+        assert_eq!(plan.sources[0].files.len(), 2);
+        assert!(plan.sources[0].files[0].ends_with("a.csv"));
+        assert_eq!(plan.model, d.path().join("m").display().to_string());
+        assert_eq!(plan.min_group_size, 5);
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_files_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let p = write(d.path(), "p.toml", &OK.replace("segment = \"auto\"", "segment = \"auto\"\nsegmnt = 1"));
+        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("segmnt"), "{e}");
+        let p = write(d.path(), "q.toml", OK);
+        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("matches no file"), "{e}");
+        assert!(e.contains("source 's'"), "{e}");
+    }
+
+    #[test]
+    fn hub_ids_are_kept() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(resolve_model_ref(d.path(), "cardiffnlp/twitter-xlm-roberta-base-sentiment"), "cardiffnlp/twitter-xlm-roberta-base-sentiment");
+    }
+}

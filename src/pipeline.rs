@@ -1,0 +1,361 @@
+//! The nightly run: read every source, route, score, enrich, write, aggregate, publish.
+//!
+//! Three threads overlap I/O with inference: a reader fills bounded chunks, the main thread routes
+//! and scores them (the scorer runs its own replicas), a writer thread streams Parquet. Channels
+//! are bounded, so memory stays flat whatever the input size. The batching of texts for the model
+//! lives in [`crate::score`].
+
+use crate::aggregate::AggregateConfig;
+use crate::config::{Plan, SourcePlan};
+use crate::enrich::EnrichConfig;
+use crate::ingest::{self, IngestError, Item};
+use crate::lang;
+use crate::progress::Progress;
+use crate::record::{InputRecord, Reject, RejectReason, Signal};
+use crate::route::Router;
+use crate::score::ScorerConfig;
+use crate::sink::{Published, SinkConfig};
+use crate::summary::RunStats;
+use anyhow::{Context, Result};
+use crossbeam_channel::bounded;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Records per chunk handed from the reader to the scorer.
+pub const CHUNK: usize = 4096;
+
+/// Runtime options that are not part of the plan.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub progress: bool,
+}
+
+/// Per input file counts for the manifest.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileCounts {
+    pub source: String,
+    pub file: PathBuf,
+    pub records: u64,
+    pub signals: u64,
+    pub rejects: u64,
+}
+
+/// What a run did.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub stats: RunStats,
+    pub files: Vec<FileCounts>,
+    pub published: Published,
+    pub warnings: Vec<String>,
+}
+
+/// A run id: UTC start time plus a few random hex digits.
+pub fn new_run_id() -> String {
+    let now = chrono::Utc::now();
+    let salt = xxhash_rust::xxh3::xxh3_64(format!("{:?}{}", now, std::process::id()).as_bytes());
+    format!("{}-{:06x}", now.format("%Y%m%dT%H%M%SZ"), salt & 0xff_ffff)
+}
+
+/// Flat list of (source index, file) in reading order.
+fn file_list(plan: &Plan) -> Vec<(usize, PathBuf)> {
+    plan.sources.iter().enumerate().flat_map(|(i, s)| s.files.iter().map(move |f| (i, f.clone()))).collect()
+}
+
+/// Drops repeated (source, id) pairs; remembers only 128-bit hashes so memory is ~16 bytes per record.
+#[derive(Default)]
+pub struct Dedup {
+    seen: HashSet<u128>,
+}
+
+impl Dedup {
+    /// True if this (source, id) was seen before.
+    pub fn is_duplicate(&mut self, r: &InputRecord) -> bool {
+        let mut key = Vec::with_capacity(r.source.len() + r.id.len() + 1);
+        key.extend_from_slice(r.source.as_bytes());
+        key.push(0);
+        key.extend_from_slice(r.id.as_bytes());
+        !self.seen.insert(xxhash_rust::xxh3::xxh3_128(&key))
+    }
+}
+
+fn duplicate(r: InputRecord) -> Reject {
+    Reject { source: r.source, location: r.location, raw: r.raw, reason: RejectReason::Duplicate }
+}
+
+/// Spawns the reader: chunks of (file index, item), or the first file that cannot be read.
+fn spawn_reader(
+    plan: &Plan,
+    progress: Progress,
+) -> (crossbeam_channel::Receiver<Result<Vec<(usize, Item)>, IngestError>>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = bounded(4);
+    let files = file_list(plan);
+    let sources: Vec<SourcePlan> = plan.sources.clone();
+    let h = std::thread::spawn(move || {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for (fi, (si, path)) in files.iter().enumerate() {
+            let rows = match ingest::open(&sources[*si], path) {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            for row in rows {
+                match row {
+                    Ok(item) => {
+                        chunk.push((fi, item));
+                        progress.read.inc(1);
+                        if chunk.len() == CHUNK && tx.send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+            }
+        }
+        if !chunk.is_empty() {
+            let _ = tx.send(Ok(chunk));
+        }
+    });
+    (rx, h)
+}
+
+/// Runs the pipeline and publishes its output. Errors leave the published output untouched.
+pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    let run_id = new_run_id();
+    let mut warnings = Vec::new();
+
+    let router = Router::build(&plan.organization, plan.roster.as_deref()).context("cannot read the roster")?;
+    let key = std::env::var("PULSO_PSEUDONYM_KEY").ok().filter(|k| !k.is_empty());
+    if key.is_none() {
+        warnings.push(
+            "PULSO_PSEUDONYM_KEY is not set: internal author_id is left empty (set a secret key to get stable pseudonyms)".into(),
+        );
+    }
+    let enricher = EnrichConfig {
+        brands: plan.organization.brands.clone(),
+        competitors: plan.organization.competitors.clone(),
+        topics_path: plan.topics.clone(),
+        pseudonym_key: key.map(String::into_bytes),
+    }
+    .build()
+    .context("cannot build the enrichment stage")?;
+    let mut aggregator = AggregateConfig {
+        brands: plan.organization.brands.clone(),
+        competitors: plan.organization.competitors.clone(),
+        min_group_size: plan.min_group_size,
+        spike_k: plan.spike_k,
+    }
+    .build();
+
+    let t_model = Instant::now();
+    let scorer = ScorerConfig {
+        model: plan.model.clone(),
+        device: plan.device,
+        precision: plan.precision,
+        max_tokens: plan.max_tokens,
+        threads: plan.threads,
+    }
+    .build()
+    .with_context(|| format!("cannot load the model {}", plan.model))?;
+    let model_load_s = t_model.elapsed().as_secs_f64();
+    let model_name = scorer.info().name.clone();
+
+    let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name).build().context("cannot prepare the output")?;
+    sink.declare_standard_partitions();
+
+    let files = file_list(plan);
+    let total: u64 = files.iter().map(|(si, f)| ingest::estimate_rows(plan.sources[*si].format, f)).sum();
+    let progress = Progress::new(opts.progress, total);
+    let mut counts: Vec<FileCounts> = files
+        .iter()
+        .map(|(si, f)| FileCounts { source: plan.sources[*si].name.clone(), file: f.clone(), ..Default::default() })
+        .collect();
+
+    // Writer thread: owns the sink while records flow.
+    let (wtx, wrx) = bounded::<(Vec<Signal>, Vec<Reject>)>(2);
+    let write_bar = progress.write.clone();
+    let writer = std::thread::spawn(move || -> Result<crate::sink::Sink> {
+        for (signals, rejects) in wrx {
+            sink.write_signals(&signals)?;
+            sink.write_rejects(&rejects)?;
+            write_bar.inc((signals.len() + rejects.len()) as u64);
+        }
+        Ok(sink)
+    });
+
+    let (rx, reader) = spawn_reader(plan, progress.clone());
+    let mut stats = RunStats::default();
+    for s in &plan.sources {
+        stats.records.insert(s.name.clone(), 0);
+    }
+    let mut dedup = Dedup::default();
+    let mut score_s = 0.0;
+    let mut failure: Option<anyhow::Error> = None;
+    for msg in rx.iter() {
+        let chunk = match msg {
+            Ok(c) => c,
+            Err(e) => {
+                failure = Some(anyhow::Error::new(e).context("cannot read an input file (nothing was published)"));
+                break;
+            }
+        };
+        let mut rejects = Vec::new();
+        let mut accepted: Vec<(usize, InputRecord)> = Vec::with_capacity(chunk.len());
+        for (fi, item) in chunk {
+            counts[fi].records += 1;
+            *stats.records.entry(counts[fi].source.clone()).or_default() += 1;
+            match item {
+                Item::Reject(r) => {
+                    counts[fi].rejects += 1;
+                    rejects.push(r);
+                }
+                Item::Record(r) if dedup.is_duplicate(&r) => {
+                    counts[fi].rejects += 1;
+                    rejects.push(duplicate(r));
+                }
+                Item::Record(r) => accepted.push((fi, r)),
+            }
+        }
+        let texts: Vec<&str> = accepted.iter().map(|(_, r)| r.text.as_str()).collect();
+        let t = Instant::now();
+        let scored = match scorer.score(&texts) {
+            Ok(s) => s,
+            Err(e) => {
+                failure = Some(e.context("scoring failed (nothing was published)"));
+                break;
+            }
+        };
+        score_s += t.elapsed().as_secs_f64();
+        progress.score.inc(scored.len() as u64 + rejects.len() as u64);
+        let mut signals = Vec::with_capacity(accepted.len());
+        for ((fi, mut record), scored) in accepted.into_iter().zip(scored) {
+            let si = files[fi].0;
+            let routing = router.route(&plan.sources[si], &record);
+            if record.department.is_none() {
+                if let Some(e) = record.author.as_deref().and_then(|a| router.roster_entry(a)) {
+                    record.department = e.department.clone();
+                }
+            }
+            let language = record
+                .language
+                .as_deref()
+                .and_then(lang::parse_declared)
+                .unwrap_or_else(|| lang::detect(&record.text));
+            let enrichment = enricher.enrich(&record, &routing, language, &scored);
+            let signal = Signal { record, routing, language, scored, enrichment };
+            counts[fi].signals += 1;
+            stats.observe_signal(&signal);
+            aggregator.observe(&signal);
+            signals.push(signal);
+        }
+        for r in &rejects {
+            stats.observe_reject(r);
+        }
+        if wtx.send((signals, rejects)).is_err() {
+            break; // the writer failed; its error is reported below
+        }
+    }
+    drop(rx);
+    drop(wtx);
+    let _ = reader.join();
+    let mut sink = writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?.context("cannot write Parquet")?;
+    if let Some(e) = failure {
+        sink.abort();
+        return Err(e);
+    }
+
+    let t_agg = Instant::now();
+    for (table, batch) in aggregator.finish(&plan.out, plan.date).context("cannot compute aggregates")? {
+        sink.write_table(&table, &batch).with_context(|| format!("cannot write {table}"))?;
+    }
+    let aggregate_s = t_agg.elapsed().as_secs_f64();
+    progress.finish();
+
+    let total_s = started.elapsed().as_secs_f64();
+    let records: u64 = counts.iter().map(|c| c.records).sum();
+    let manifest = serde_json::json!({
+        "run_id": run_id,
+        "pipeline": plan.name,
+        "pipeline_file": plan.pipeline_path,
+        "config_hash": plan.config_hash,
+        "date": plan.date.format("%Y-%m-%d").to_string(),
+        "started_at": started_at.to_rfc3339(),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "pulso_version": env!("CARGO_PKG_VERSION"),
+        "model": scorer.info(),
+        "threads": plan.threads,
+        "inputs": counts,
+        "counts": {
+            "records": records,
+            "signals": stats.total_signals(),
+            "rejects": stats.total_rejects(),
+            "segments": {
+                "internal": stats.segment_signals(crate::record::Segment::Internal),
+                "external": stats.segment_signals(crate::record::Segment::External),
+            },
+            "reject_reasons": stats.rejects_by_reason(),
+            "truncated": stats.truncated,
+        },
+        "timings_s": {
+            "model_load": model_load_s,
+            "score": score_s,
+            "aggregate": aggregate_s,
+            "total": total_s,
+        },
+        "records_per_second": if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
+        "warnings": warnings,
+    });
+    let published = sink.commit(&manifest).context("cannot publish the output")?;
+    Ok(RunOutcome { run_id, stats, files: counts, published, warnings })
+}
+
+/// What `pulso validate` found.
+#[derive(Debug, Default)]
+pub struct Validation {
+    pub stats: RunStats,
+    /// source → reason → up to 5 (location, detail) examples.
+    pub examples: BTreeMap<String, BTreeMap<String, Vec<(String, String)>>>,
+    /// (source, segment) → records routed there.
+    pub routed: BTreeMap<(String, String), u64>,
+}
+
+/// Reads every source and routes every record, without the model; writes nothing.
+pub fn validate(plan: &Plan) -> Result<Validation> {
+    let router = Router::build(&plan.organization, plan.roster.as_deref()).context("cannot read the roster")?;
+    let mut v = Validation::default();
+    let mut dedup = Dedup::default();
+    for s in &plan.sources {
+        v.stats.records.insert(s.name.clone(), 0);
+        for f in &s.files {
+            let rows = ingest::open(s, f)?;
+            for row in rows {
+                let item = row?;
+                *v.stats.records.entry(s.name.clone()).or_default() += 1;
+                let reject = match item {
+                    Item::Reject(r) => r,
+                    Item::Record(r) if dedup.is_duplicate(&r) => duplicate(r),
+                    Item::Record(r) => {
+                        let routing = router.route(s, &r);
+                        *v.routed.entry((s.name.clone(), routing.segment.to_string())).or_default() += 1;
+                        continue;
+                    }
+                };
+                v.stats.observe_reject(&reject);
+                let ex = v.examples.entry(s.name.clone()).or_default().entry(reject.reason.code()).or_default();
+                if ex.len() < 5 {
+                    ex.push((reject.location.clone(), reject.reason.detail()));
+                }
+            }
+        }
+    }
+    Ok(v)
+}
