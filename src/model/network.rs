@@ -1,0 +1,210 @@
+//! The transformer itself: a rust-bert sequence classifier on its own VarStore, with a masked forward pass.
+//!
+//! rust-bert's `predict` helpers pass no attention mask, so a text's score would depend on the
+//! batch it lands in. Here every batch is padded with the model's `pad_token_id` and the forward
+//! pass gets a real attention mask (RoBERTa-style models also get position ids computed the
+//! Hugging Face way, from the mask, so padding never shifts positions). Class probabilities are
+//! always computed in fp32, whatever precision the weights are in.
+
+use super::config::{Family, ModelConfig};
+use anyhow::{bail, Context};
+use rust_bert::bert::BertForSequenceClassification;
+use rust_bert::distilbert::DistilBertModelClassifier;
+use rust_bert::roberta::RobertaForSequenceClassification;
+use std::collections::HashMap;
+use std::path::Path;
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+enum Net {
+    Bert(BertForSequenceClassification),
+    DistilBert(DistilBertModelClassifier),
+    Roberta(RobertaForSequenceClassification),
+}
+
+/// One replica of the model: weights plus graph. `Send`, not meant to be shared between threads.
+pub struct Network {
+    vs: VarStore,
+    net: Net,
+    family: Family,
+    pad_id: i64,
+    num_labels: usize,
+    device: Device,
+    bf16: bool,
+}
+
+impl Network {
+    /// Builds the model named by `config` on `device` and loads `weights` (`model.safetensors` or
+    /// `rust_model.ot`) into it. Fails with the list of missing or mis-shaped tensors when the file
+    /// does not match the architecture.
+    pub fn load(config: &ModelConfig, weights: &Path, device: Device, bf16: bool) -> anyhow::Result<Network> {
+        let mut vs = VarStore::new(device);
+        let root = vs.root();
+        let net = match config.family {
+            Family::Bert => Net::Bert(BertForSequenceClassification::new(&root, &config.bert_config()?)?),
+            Family::DistilBert => {
+                Net::DistilBert(DistilBertModelClassifier::new(&root, &config.distilbert_config()?)?)
+            }
+            Family::Roberta | Family::XlmRoberta => {
+                Net::Roberta(RobertaForSequenceClassification::new(&root, &config.bert_config()?)?)
+            }
+        };
+        load_weights(&mut vs, weights, config.family)?;
+        vs.freeze();
+        let mut n = Network {
+            vs,
+            net,
+            family: config.family,
+            pad_id: config.pad_token_id,
+            num_labels: config.labels.len(),
+            device,
+            bf16: false,
+        };
+        n.set_bf16(bf16);
+        Ok(n)
+    }
+
+    /// Switches the weights to bf16 (true) or fp32 (false).
+    pub fn set_bf16(&mut self, bf16: bool) {
+        if bf16 {
+            self.vs.bfloat16();
+        } else {
+            self.vs.float();
+        }
+        self.bf16 = bf16;
+    }
+
+    pub fn is_bf16(&self) -> bool {
+        self.bf16
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Class probabilities (fp32 softmax) for one batch of token-id sequences, padded here.
+    pub fn forward(&self, seqs: &[&[i64]]) -> anyhow::Result<Vec<Vec<f32>>> {
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = seqs.len();
+        let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+        let mut ids = vec![self.pad_id; b * l];
+        let mut mask = vec![0i64; b * l];
+        for (r, s) in seqs.iter().enumerate() {
+            ids[r * l..r * l + s.len()].copy_from_slice(s);
+            mask[r * l..r * l + s.len()].iter_mut().for_each(|m| *m = 1);
+        }
+        let shape = [b as i64, l as i64];
+        let probs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tch::no_grad(|| -> anyhow::Result<Tensor> {
+                let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
+                let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
+                let logits = match &self.net {
+                    Net::Bert(m) => m.forward_t(Some(&ids), Some(&mask), None, None, None, false).logits,
+                    Net::DistilBert(m) => m.forward_t(Some(&ids), Some(&mask), None, false)?.logits,
+                    Net::Roberta(m) => {
+                        // Hugging Face: positions count from pad_token_id + 1 over real tokens only.
+                        let pos = mask.cumsum(1, Kind::Int64) * &mask + self.pad_id;
+                        m.forward_t(Some(&ids), Some(&mask), None, Some(&pos), None, false).logits
+                    }
+                };
+                Ok(logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to_device(Device::Cpu).contiguous())
+            })
+        }))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            anyhow::anyhow!("the {} model failed on a batch of {b} x {l} tokens: {msg}", self.family)
+        })??;
+        let flat = Vec::<f32>::try_from(probs.view([-1])).context("reading probabilities")?;
+        if flat.len() != b * self.num_labels {
+            bail!("model returned {} values for {b} texts x {} labels", flat.len(), self.num_labels);
+        }
+        Ok(flat.chunks(self.num_labels).map(|c| c.to_vec()).collect())
+    }
+}
+
+/// Reads a weights file into name → tensor.
+fn read_weights(path: &Path) -> anyhow::Result<HashMap<String, Tensor>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let list = match ext {
+        "safetensors" => Tensor::read_safetensors(path),
+        "bin" | "pt" | "pth" => bail!(
+            "{} is a PyTorch pickle; pulso reads model.safetensors or rust_model.ot (convert with \
+             `model.save_pretrained(dir, safe_serialization=True)`)",
+            path.display()
+        ),
+        _ => Tensor::load_multi(path),
+    }
+    .with_context(|| format!("cannot read weights {}", path.display()))?;
+    Ok(list.into_iter().collect())
+}
+
+/// Copies the file's tensors into every variable of `vs`, by name, checking shapes.
+///
+/// Old checkpoints name LayerNorm parameters `gamma`/`beta`; those are accepted for `weight`/`bias`.
+fn load_weights(vs: &mut VarStore, path: &Path, family: Family) -> anyhow::Result<()> {
+    let file = read_weights(path)?;
+    let vars = vs.variables();
+    let mut missing = Vec::new();
+    let mut misshaped = Vec::new();
+    let mut pairs = Vec::with_capacity(vars.len());
+    for (name, var) in &vars {
+        let alias = name
+            .strip_suffix(".weight")
+            .map(|b| format!("{b}.gamma"))
+            .or_else(|| name.strip_suffix(".bias").map(|b| format!("{b}.beta")));
+        let src = file.get(name).or_else(|| alias.as_ref().and_then(|a| file.get(a)));
+        match src {
+            None => missing.push(name.clone()),
+            Some(src) if src.size() != var.size() => {
+                misshaped.push(format!("{name}: file {:?}, model {:?}", src.size(), var.size()))
+            }
+            Some(src) => pairs.push((var, src)),
+        }
+    }
+    if !missing.is_empty() || !misshaped.is_empty() {
+        missing.sort();
+        misshaped.sort();
+        let mut prefixes: Vec<&str> = file.keys().map(|k| k.split('.').next().unwrap_or(k)).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        let show = |v: &[String]| {
+            let mut s = v.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+            if v.len() > 8 {
+                s.push_str(&format!(", … ({} in all)", v.len()));
+            }
+            s
+        };
+        let mut msg = format!(
+            "the weights in {} do not match a {} sequence classifier with this config.json",
+            path.display(),
+            family
+        );
+        if !missing.is_empty() {
+            msg.push_str(&format!("; missing tensors: {}", show(&missing)));
+        }
+        if !misshaped.is_empty() {
+            msg.push_str(&format!("; wrong shapes: {}", show(&misshaped)));
+        }
+        msg.push_str(&format!(
+            "; the file's top-level names are {prefixes:?} (expected e.g. {})",
+            match family {
+                Family::Bert => "bert.*, classifier.*",
+                Family::DistilBert => "distilbert.*, pre_classifier.*, classifier.*",
+                Family::Roberta | Family::XlmRoberta => "roberta.*, classifier.dense.*, classifier.out_proj.*",
+            }
+        ));
+        bail!(msg);
+    }
+    tch::no_grad(|| -> anyhow::Result<()> {
+        for (var, src) in pairs {
+            let mut var = var.shallow_clone();
+            var.f_copy_(&src.to_kind(var.kind()).to_device(var.device()))?;
+        }
+        Ok(())
+    })
+}
