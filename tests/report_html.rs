@@ -234,6 +234,7 @@ fn terminal_report_for_both_audiences() {
     let data = ReportData::load(out.path(), None).unwrap();
     assert_eq!(data.date, day(RUN_DATE), "default date = latest partition");
     let t = report::render_terminal(&data);
+    println!("{t}");
     assert!(t.contains("MARKETING"));
     assert!(t.contains("HR"));
     assert!(t.contains("Aurora") && t.contains("Boreal"));
