@@ -4,17 +4,25 @@
 //!
 //! Run with `cargo bench --bench stages` (needs `[[bench]] name = "stages" harness = false` in
 //! Cargo.toml). Short on purpose (small sample size, a few seconds per stage) so `make bench` ends in
-//! minutes; criterion prints `thrpt: [low mid high] Kelem/s` per stage. After criterion finishes, a
-//! Markdown table of the median records/s per stage is printed (read from criterion's own estimates).
+//! minutes; criterion prints `thrpt: [low mid high] Kelem/s` per stage.
+//!
+//! Two measurements of the same stages: group `stages` (wall time, criterion's default) and group
+//! `stages_cpu` (this thread's CPU time, CLOCK_THREAD_CPUTIME_ID: records per CPU-second of one
+//! core, which other processes on a shared machine do not distort). `PULSO_BENCH_MEASURE=wall|cpu`
+//! runs only one. At the end a Markdown table of the medians is printed (from criterion's saved
+//! estimates under target/criterion/). Language detection runs on the first 2,000 records per
+//! iteration (it is much slower than the rest); `lang_whatlang_only` is whatlang alone on the same
+//! texts, to show where that stage's time goes.
 //!
 //! Input: `PULSO_BENCH_RECORDS` records (default 20,000) of realistic short texts. Texts come from
 //! the tweets in `$PULSO_BENCH_DATA/xlm-t-sentiment/{portuguese,spanish,english}/train_text.txt`
 //! (default `/work/shared/data`) when present, else from a small built-in pt/es/en phrase set; they are
 //! read at run time and never stored in the repository. Temporary files go to a temp folder.
 
-use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
+use criterion::measurement::{Measurement, ValueFormatter};
+use criterion::{black_box, BenchmarkId, Criterion, Throughput};
 use pulso::config::{Columns, Format, OrganizationSection, SegmentMode, SourcePlan};
-use pulso::enrich::EnrichConfig;
+use pulso::enrich::{EnrichConfig, Enricher};
 use pulso::ingest::{self, Item};
 use pulso::lang;
 use pulso::record::{InputRecord, Lang, Routing, Scored, Segment, Sentiment, Signal};
@@ -92,6 +100,11 @@ struct Fixture {
     csv: PathBuf,
     jsonl: PathBuf,
     records: Vec<InputRecord>,
+    routings: Vec<Routing>,
+    langs: Vec<Lang>,
+    scored: Vec<Scored>,
+    enricher: Enricher,
+    signals: Vec<Signal>,
 }
 
 fn fixture(n: usize) -> Fixture {
@@ -123,9 +136,31 @@ fn fixture(n: usize) -> Fixture {
     csv.flush().expect("csv");
     jsonl.flush().expect("jsonl");
     drop(jsonl);
-    let records = read_all(&source(Format::Jsonl), &jsonl_path);
+    let src = source(Format::Jsonl);
+    let records = read_all(&src, &jsonl_path);
     assert_eq!(records.len(), n, "every generated row should read as a record");
-    Fixture { dir: path, _dir: dir, csv: csv_path, jsonl: jsonl_path, records }
+    let router = Router::build(&org(), None).expect("router");
+    let routings: Vec<Routing> = records.iter().map(|r| router.route(&src, r)).collect();
+    let langs: Vec<Lang> = records.iter().map(|r| lang::detect(&r.text)).collect();
+    let scored: Vec<Scored> = (0..n).map(fake_scored).collect();
+    let enricher = EnrichConfig {
+        brands: vec!["Acme".into()],
+        competitors: vec!["Globex".into(), "Initech".into()],
+        topics_path: None,
+        pseudonym_key: Some(b"bench-key-not-secret-0123456789".to_vec()),
+    }
+    .build()
+    .expect("enricher");
+    let signals: Vec<Signal> = (0..n)
+        .map(|i| Signal {
+            record: records[i].clone(),
+            routing: routings[i].clone(),
+            language: langs[i],
+            scored: scored[i],
+            enrichment: enricher.enrich(&records[i], &routings[i], langs[i], &scored[i]),
+        })
+        .collect();
+    Fixture { dir: path, _dir: dir, csv: csv_path, jsonl: jsonl_path, records, routings, langs, scored, enricher, signals }
 }
 
 fn columns() -> Columns {
@@ -182,12 +217,85 @@ fn fake_scored(i: usize) -> Scored {
     Scored { sentiment, p_negative: p[0], p_neutral: p[1], p_positive: p[2], sentiment_score: p[2] - p[0], truncated: false }
 }
 
-fn stages(c: &mut Criterion) {
-    let n = n_records();
-    let (_, origin) = load_texts();
-    eprintln!("stages: {n} records per iteration, texts from {origin}");
-    let fx = fixture(n);
-    let mut g = c.benchmark_group("stages");
+/// Thread CPU time (CLOCK_THREAD_CPUTIME_ID) as a criterion measurement: the time this thread
+/// actually ran, so records per CPU-second of one core, robust to other processes on a shared
+/// machine (wall time is the default measurement and is reported too).
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, i: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(i)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, v: &u64) -> f64 {
+        *v as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, ns: f64, values: &mut [f64]) -> &'static str {
+        let (f, unit) = if ns < 1e3 {
+            (1.0, "ns cpu")
+        } else if ns < 1e6 {
+            (1e-3, "µs cpu")
+        } else if ns < 1e9 {
+            (1e-6, "ms cpu")
+        } else {
+            (1e-9, "s cpu")
+        };
+        values.iter_mut().for_each(|v| *v *= f);
+        unit
+    }
+    fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let per = match *t {
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n as f64,
+        };
+        let rate = per * 1e9 / typical;
+        let (d, unit) = if rate < 1e3 {
+            (1.0, " elem/cpu-s")
+        } else if rate < 1e6 {
+            (1e3, "Kelem/cpu-s")
+        } else {
+            (1e6, "Melem/cpu-s")
+        };
+        values.iter_mut().for_each(|v| *v = per * 1e9 / *v / d);
+        unit
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+/// Language detection is far slower than the other stages; it runs on this many records per iteration.
+fn n_lang(n: usize) -> usize {
+    n.min(2_000)
+}
+
+fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
+    let n = fx.records.len();
+    let mut g = c.benchmark_group(group);
     g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(n as u64));
 
@@ -221,13 +329,14 @@ fn stages(c: &mut Criterion) {
             black_box(internal)
         })
     });
-    let routings: Vec<Routing> = fx.records.iter().map(|r| router.route(&src, r)).collect();
 
-    // Language detection.
+    // Language detection (pulso::lang::detect), and whatlang alone on the same texts for comparison.
+    let nl = n_lang(n);
+    g.throughput(Throughput::Elements(nl as u64));
     g.bench_function(BenchmarkId::from_parameter("lang_detect"), |b| {
         b.iter(|| {
             let mut pt = 0usize;
-            for rec in &fx.records {
+            for rec in &fx.records[..nl] {
                 if lang::detect(black_box(&rec.text)) == Lang::Pt {
                     pt += 1;
                 }
@@ -235,51 +344,43 @@ fn stages(c: &mut Criterion) {
             black_box(pt)
         })
     });
-    let langs: Vec<Lang> = fx.records.iter().map(|r| lang::detect(&r.text)).collect();
+    g.bench_function(BenchmarkId::from_parameter("lang_whatlang_only"), |b| {
+        b.iter(|| {
+            let mut k = 0usize;
+            for rec in &fx.records[..nl] {
+                if whatlang::detect(black_box(&rec.text)).is_some() {
+                    k += 1;
+                }
+            }
+            black_box(k)
+        })
+    });
+    g.throughput(Throughput::Elements(n as u64));
 
     // Enrichment: topics, attrition, brands, engagement, HMAC pseudonyms for internal authors.
-    let enricher = EnrichConfig {
-        brands: vec!["Acme".into()],
-        competitors: vec!["Globex".into(), "Initech".into()],
-        topics_path: None,
-        pseudonym_key: Some(b"bench-key-not-secret-0123456789".to_vec()),
-    }
-    .build()
-    .expect("enricher");
-    let scored: Vec<Scored> = (0..n).map(fake_scored).collect();
     g.bench_function(BenchmarkId::from_parameter("enrich"), |b| {
         b.iter(|| {
             let mut topics = 0usize;
-            for i in 0..fx.records.len() {
-                topics += enricher.enrich(&fx.records[i], &routings[i], langs[i], &scored[i]).topics.len();
+            for i in 0..n {
+                topics += fx.enricher.enrich(&fx.records[i], &fx.routings[i], fx.langs[i], &fx.scored[i]).topics.len();
             }
             black_box(topics)
         })
     });
 
-    let signals: Vec<Signal> = (0..n)
-        .map(|i| Signal {
-            record: fx.records[i].clone(),
-            routing: routings[i].clone(),
-            language: langs[i],
-            scored: scored[i],
-            enrichment: enricher.enrich(&fx.records[i], &routings[i], langs[i], &scored[i]),
-        })
-        .collect();
-
     // Arrow batch building alone.
     g.bench_function(BenchmarkId::from_parameter("arrow_batch"), |b| {
-        b.iter(|| black_box(signals_to_batch(signals.iter(), "bench-model", "bench-run").num_rows()))
+        b.iter(|| black_box(signals_to_batch(fx.signals.iter(), "bench-model", "bench-run").num_rows()))
     });
 
     // Parquet through the real sink: staging, zstd, both segment partitions, atomic commit.
-    let out = fx.dir.join("out");
+    let out = fx.dir.join(format!("out-{group}"));
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 14).expect("date");
     g.bench_function(BenchmarkId::from_parameter("parquet_sink"), |b| {
         b.iter(|| {
             let mut sink = SinkConfig::new(&out, date, "bench-run", "bench-model").build().expect("sink");
             sink.declare_standard_partitions();
-            sink.write_signals(&signals).expect("write");
+            sink.write_signals(&fx.signals).expect("write");
             let p = sink.commit(&serde_json::json!({"bench": true})).expect("commit");
             black_box(p.partitions.len())
         })
@@ -287,17 +388,43 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+const STAGES: &[&str] =
+    &["read_csv", "read_jsonl", "route", "lang_detect", "lang_whatlang_only", "enrich", "arrow_batch", "parquet_sink"];
 
 fn main() {
-    benches();
-    Criterion::default().configure_from_args().final_summary();
+    let n = n_records();
+    let (_, origin) = load_texts();
+    eprintln!("stages: {n} records per iteration ({} for language detection), texts from {origin}", n_lang(n));
+    let fx = fixture(n);
+    let which = std::env::var("PULSO_BENCH_MEASURE").unwrap_or_else(|_| "both".into());
+    if which != "cpu" {
+        let mut c = Criterion::default().configure_from_args();
+        stages(&mut c, "stages", &fx);
+        c.final_summary();
+    }
+    if which != "wall" {
+        let mut c = Criterion::default().with_measurement(ThreadCpu).configure_from_args();
+        stages(&mut c, "stages_cpu", &fx);
+        c.final_summary();
+    }
     summary_table();
 }
 
-/// Prints a Markdown table from criterion's saved estimates (target/criterion/stages/*/new/).
+/// Median records/s of one benchmark from criterion's saved files (target/criterion/<group>/<name>/new/).
+fn rate(dir: &Path, group: &str, name: &str) -> Option<(f64, f64, f64)> {
+    let base = dir.join(group).join(name).join("new");
+    let est: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("estimates.json")).ok()?).ok()?;
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("benchmark.json")).ok()?).ok()?;
+    let elems = meta["throughput"]["Elements"].as_f64()?;
+    let ns = est["median"]["point_estimate"].as_f64()?;
+    let slow = est["median"]["confidence_interval"]["upper_bound"].as_f64().unwrap_or(ns);
+    let fast = est["median"]["confidence_interval"]["lower_bound"].as_f64().unwrap_or(ns);
+    let r = |t: f64| elems / (t * 1e-9);
+    Some((r(ns), r(slow), r(fast)))
+}
+
+/// Prints a Markdown table of both measurements.
 fn summary_table() {
-    let n = n_records() as f64;
     let root = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
         // The bench binary lives in target/<profile>/deps/.
         std::env::current_exe()
@@ -305,33 +432,29 @@ fn summary_table() {
             .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| PathBuf::from("target"))
     });
-    let dir = root.join("criterion").join("stages");
-    let names = ["read_csv", "read_jsonl", "route", "lang_detect", "enrich", "arrow_batch", "parquet_sink"];
-    let mut rows = Vec::new();
-    for name in names {
-        let p = dir.join(name).join("new").join("estimates.json");
-        let Ok(s) = std::fs::read_to_string(&p) else { continue };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&s) else { continue };
-        let Some(ns) = v["median"]["point_estimate"].as_f64() else { continue };
-        let lo = v["median"]["confidence_interval"]["upper_bound"].as_f64().unwrap_or(ns);
-        let hi = v["median"]["confidence_interval"]["lower_bound"].as_f64().unwrap_or(ns);
-        let rate = |t: f64| n / (t * 1e-9);
-        rows.push((name, rate(ns), rate(lo), rate(hi)));
-    }
-    if rows.is_empty() {
-        return;
-    }
+    let dir = root.join("criterion");
+    let cell = |v: Option<(f64, f64, f64)>| match v {
+        Some((mid, lo, hi)) => format!("{} ({}–{})", fmt_int(mid), fmt_int(lo), fmt_int(hi)),
+        None => "–".into(),
+    };
     println!();
-    println!("| Stage (1 core, {} records/iter) | records/s (median) | 95% CI | ≥ 200,000? |", n as u64);
+    println!("| Stage (one thread) | records/s, wall (95% CI) | records per CPU-second (95% CI) | ≥ 200,000/s on one core? |");
     println!("|---|---:|---:|:---:|");
-    for (name, mid, lo, hi) in rows {
-        println!(
-            "| {name} | {} | {} – {} | {} |",
-            fmt_int(mid),
-            fmt_int(lo),
-            fmt_int(hi),
-            if mid >= 200_000.0 { "yes" } else { "no" }
-        );
+    for name in STAGES {
+        let wall = rate(&dir, "stages", name);
+        let cpu = rate(&dir, "stages_cpu", name);
+        if wall.is_none() && cpu.is_none() {
+            continue;
+        }
+        let best = cpu.or(wall).map(|x| x.0).unwrap_or(0.0);
+        let verdict = if *name == "lang_whatlang_only" {
+            "(reference)"
+        } else if best >= 200_000.0 {
+            "yes"
+        } else {
+            "no"
+        };
+        println!("| {name} | {} | {} | {verdict} |", cell(wall), cell(cpu));
     }
 }
 
