@@ -266,6 +266,11 @@ def pulso_limit(model_dir: Path) -> int:
     return limit
 
 
+def model_stamp(d: Path) -> dict:
+    """Size and mtime of the model's files, to detect a model replaced while the benchmark runs."""
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(d.iterdir()) if p.is_file()}
+
+
 def flops_per_text(n: int, d: dict) -> float:
     L, h, f, c = d["layers"], d["hidden"], d["ffn"], d["classes"]
     per = L * (2.0 * n * (4 * h * h + 2 * h * f) + 4.0 * n * n * h) + 2.0 * h * c
@@ -450,6 +455,7 @@ def main() -> int:
         model_note = (f"synthetic MiniLM-L6 (all-MiniLM-L6-v2 config; "
                       f"{'pretrained encoder + calibrated random head' if a.synthetic_init == 'encoder' else 'all weights random'}; "
                       f"models/pulso-mini not present)")
+    stamp0 = model_stamp(model_dir)
     cfg = json.loads((model_dir / "config.json").read_text())
     dims = model_dims(cfg)
     max_len = pulso_limit(model_dir) if a.max_length == "auto" else int(a.max_length)
@@ -516,6 +522,10 @@ def main() -> int:
                 wall, cpu, labels = run_hf(model_dir, texts, a.threads, b, max_len)
                 keep(f"HF B={b}", wall, cpu, labels, precision="fp32", batch=b)
 
+    model_changed = model_stamp(model_dir) != stamp0
+    if model_changed:
+        print(f"WARNING: files in {model_dir} changed during the run; the rows may not have used the same weights. "
+              f"Run again once the model is final.", flush=True)
     hf_rows = [k for k in rows if k.startswith("HF")]
     best_hf = min(hf_rows, key=lambda k: rows[k]["wall_s"]) if hf_rows else None
     ref_labels = rows[best_hf]["labels"] if best_hf else rows["pulso fp32"]["labels"]
@@ -578,7 +588,8 @@ def main() -> int:
     summary = {
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpu": cpu_model(), "threads": a.threads, "fast_bf16": fast_bf16, "torch": torch.__version__},
-        "model": {"dir": str(model_dir), "note": model_note, "dims": dims, "max_length": max_len},
+        "model": {"dir": str(model_dir), "note": model_note, "dims": dims, "max_length": max_len,
+                  "changed_during_run": model_changed, "files": stamp0},
         "input": {"path": str(input_path), "n": len(texts), "real_tokens": real_tokens, "truncated": truncated,
                   "p50_tokens": pct(0.5), "p90_tokens": pct(0.9), "max_tokens": slens[-1],
                   "mix": {k: kinds.count(k) for k, _ in MIX}},

@@ -9,7 +9,7 @@
 //! Two measurements of the same stages: group `stages` (wall time, criterion's default) and group
 //! `stages_cpu` (this thread's CPU time, CLOCK_THREAD_CPUTIME_ID: records per CPU-second of one
 //! core, which other processes on a shared machine do not distort). `PULSO_BENCH_MEASURE=wall|cpu`
-//! runs only one. At the end a Markdown table of the medians is printed (from criterion's saved
+//! runs only one. At the end a Markdown table of criterion's estimates (slope, else mean) is printed (from criterion's saved
 //! estimates under target/criterion/). Language detection runs on the first 2,000 records per
 //! iteration (it is much slower than the rest); `lang_whatlang_only` is whatlang alone on the same
 //! texts, to show where that stage's time goes.
@@ -410,15 +410,17 @@ fn main() {
     summary_table();
 }
 
-/// Median records/s of one benchmark from criterion's saved files (target/criterion/<group>/<name>/new/).
+/// Records/s of one benchmark from criterion's saved files (target/criterion/<group>/<name>/new/).
 fn rate(dir: &Path, group: &str, name: &str) -> Option<(f64, f64, f64)> {
     let base = dir.join(group).join(name).join("new");
     let est: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("estimates.json")).ok()?).ok()?;
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("benchmark.json")).ok()?).ok()?;
     let elems = meta["throughput"]["Elements"].as_f64()?;
-    let ns = est["median"]["point_estimate"].as_f64()?;
-    let slow = est["median"]["confidence_interval"]["upper_bound"].as_f64().unwrap_or(ns);
-    let fast = est["median"]["confidence_interval"]["lower_bound"].as_f64().unwrap_or(ns);
+    // The estimate criterion prints: the slope of the linear fit, else the mean (flat sampling).
+    let e = if est["slope"].is_object() { &est["slope"] } else { &est["mean"] };
+    let ns = e["point_estimate"].as_f64()?;
+    let slow = e["confidence_interval"]["upper_bound"].as_f64().unwrap_or(ns);
+    let fast = e["confidence_interval"]["lower_bound"].as_f64().unwrap_or(ns);
     let r = |t: f64| elems / (t * 1e-9);
     Some((r(ns), r(slow), r(fast)))
 }
