@@ -10,7 +10,7 @@ import sys
 ORDER = ["xlmt_pt_val", "xlmt_es_val", "xlmt_en_val", "glassdoor_pt_val", "glassdoor_en_val",
          "restmex_es_val", "reviews_pt_val"]
 DESC = {"xlmt_pt_val": "pt, tweet (xlm-t val)", "xlmt_es_val": "es, tweet (xlm-t val)",
-        "xlmt_en_val": "en, tweet (xlm-t val)", "glassdoor_pt_val": "pt, employee (Glassdoor, held out)",
+        "xlmt_en_val": "en, tweet (xlm-t val)", "glassdoor_pt_val": "pt, employee (Glassdoor pt, full set, never trained on)",
         "glassdoor_en_val": "en, employee (Glassdoor summary, held out)",
         "restmex_es_val": "es, review (REST-MEX, held out)", "reviews_pt_val": "pt, review (pt benchmarks test, binary)"}
 
