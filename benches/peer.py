@@ -11,7 +11,9 @@ Rows
   * pulso fp32   : same with `--precision fp32`
   * HF B=8/32/64 : `transformers.pipeline("text-classification", model=DIR, top_k=None, batch_size=B)`
                    with `torch.set_num_threads(T)`, fp32, `truncation=True, max_length=L`.
-                   The best B is the reference for the ratios.
+                   The best B is the reference for the ratios. With --select-n N (default 1000) every B
+                   runs on the first N texts and only the fastest B runs on the whole input (so a run
+                   on a slow shared machine fits in minutes); --select-n 0 runs every B on everything.
 
 Timing
   * pulso: wall time of the whole `pulso score` process (model load and tokenization included).
@@ -425,6 +427,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(REPO / "build" / "bench"), help="work folder (inputs, outputs, results)")
     ap.add_argument("--synthetic-init", choices=("encoder", "random"), default="encoder")
     ap.add_argument("--synthetic-max-length", type=int, default=128)
+    ap.add_argument("--select-n", type=int, default=1000,
+                    help="pick HF's best batch size on the first N texts, then run only that B on all texts "
+                         "(0 = run every B on all texts)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all rows; the best round per row is reported")
     ap.add_argument("--peak-fp32", type=float, default=None, help="fp32 peak GFLOP/s to use instead of measuring")
     ap.add_argument("--peak-bf16", type=float, default=None, help="bf16 peak GFLOP/s to use instead of measuring")
@@ -434,6 +439,7 @@ def main() -> int:
     if a.quick:
         a.n = min(a.n, 300)
         a.batch_sizes = "32"
+        a.select_n = 0
 
     work = Path(a.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -442,6 +448,10 @@ def main() -> int:
         binary = (Path.cwd() / binary).resolve()
     if not binary.is_file():
         sys.exit(f"peer.py: pulso binary {binary} not found; run `cargo build --release` first")
+    # Snapshot the binary: a rebuild during the run (others' `cargo test --release`) must not change rows.
+    snap = work / "pulso-under-test"
+    shutil.copy2(binary, snap)
+    binary_src, binary = binary, snap
 
     # Model.
     if a.model:
@@ -498,6 +508,8 @@ def main() -> int:
 
     batch_sizes = [int(b) for b in a.batch_sizes.split(",") if b.strip()]
     rows: dict[str, dict] = {}
+    selection: dict[int, float] = {}
+    select_b = None
 
     def keep(name: str, wall: float, cpu: float, labels: list[str], **extra):
         prev = rows.get(name)
@@ -518,7 +530,14 @@ def main() -> int:
                 eff = "bf16?" if fast_bf16 else "fp32"
             keep(f"pulso {prec}", wall, cpu, labels, precision=eff, cmd=cmd)
         if not a.skip_hf:
-            for b in batch_sizes:
+            if select_b is None and 0 < a.select_n < len(texts) and len(batch_sizes) > 1:
+                sub = texts[: a.select_n]
+                for b in batch_sizes:
+                    wall, _, _ = run_hf(model_dir, sub, a.threads, b, max_len)
+                    selection[b] = len(sub) / wall
+                    print(f"  select HF B={b:<3} on {len(sub)} texts: {wall:8.2f} s  {len(sub) / wall:9.1f} records/s", flush=True)
+                select_b = max(selection, key=selection.get)
+            for b in ([select_b] if select_b is not None else batch_sizes):
                 wall, cpu, labels = run_hf(model_dir, texts, a.threads, b, max_len)
                 keep(f"HF B={b}", wall, cpu, labels, precision="fp32", batch=b)
 
@@ -573,6 +592,9 @@ def main() -> int:
               f"{100 * r['agreement_vs_ref']:.2f}% | {fmt(r['useful_gflops'], 1)} | {100 * r['mfu']:.1f}% |")
     print()
     print(f"pulso auto vs pulso fp32 label agreement: {100 * pulso_auto_vs_fp32:.2f}%")
+    if selection:
+        print(f"HF batch size chosen on the first {a.select_n} texts: "
+              + ", ".join(f"B={b}: {r:,.1f} records/s" for b, r in selection.items()) + f" -> B={select_b}")
     print(f"Peaks used for MFU: fp32 {peak32:,.1f} GFLOP/s, bf16 {peak16:,.1f} GFLOP/s "
           f"({'measured now with torch.mm' if not (a.peak_fp32 or a.peak_bf16) else 'partly given on the command line'}).")
     if best_hf:
@@ -596,6 +618,8 @@ def main() -> int:
         "flops_total": flops,
         "peaks_gflops": {"fp32": peak32, "bf16": peak16},
         "reference_row": ref_name,
+        "hf_batch_selection": {"n": a.select_n, "records_per_s": selection, "chosen": select_b},
+        "pulso_binary": {"path": str(binary_src), "mtime_ns": binary_src.stat().st_mtime_ns},
         "pulso_auto_vs_fp32_agreement": pulso_auto_vs_fp32,
         "rows": results,
     }
