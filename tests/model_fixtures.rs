@@ -182,7 +182,11 @@ fn scorer_maps_labels_and_keeps_order() {
             assert_eq!(s.sentiment, Sentiment::ALL[argmax(&[neg, neu, pos])]);
         }
         // Workers stay alive across calls.
-        assert_eq!(scorer.score(&texts[..3]).unwrap(), out[..3].to_vec());
+        let again = scorer.score(&texts[..3]).unwrap();
+        for (a, b) in again.iter().zip(&out) {
+            assert_eq!(a.sentiment, b.sentiment);
+            assert!((a.p_positive - b.p_positive).abs() < 1e-5 && (a.p_negative - b.p_negative).abs() < 1e-5);
+        }
         assert!(scorer.score(&[]).unwrap().is_empty());
     }
 }
@@ -324,7 +328,7 @@ fn bench_scorer() {
     let budget: Option<usize> = std::env::var("PULSO_TOKEN_BUDGET").ok().and_then(|v| v.parse().ok());
     let max_batch: Option<usize> = std::env::var("PULSO_MAX_BATCH").ok().and_then(|v| v.parse().ok());
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    let mut texts: Vec<String> = Vec::new();
+    let mut files: Vec<Vec<String>> = Vec::new();
     for f in [
         "uci-sentiment-labelled-sentences-en/yelp_labelled.txt",
         "sst2-pt-plue/dev.tsv",
@@ -332,7 +336,18 @@ fn bench_scorer() {
         "uci-sentiment-labelled-sentences-en/amazon_cells_labelled.txt",
     ] {
         if let Ok(s) = std::fs::read_to_string(shared.join(f)) {
-            texts.extend(s.lines().skip(if f.ends_with(".tsv") { 1 } else { 0 }).filter_map(|l| l.split('\t').next()).map(str::to_string));
+            let skip = if f.ends_with(".tsv") { 1 } else { 0 };
+            files.push(s.lines().skip(skip).filter_map(|l| l.split('\t').next()).map(str::to_string).collect());
+        }
+    }
+    // Interleave the files so any prefix mixes short sentences and long reviews.
+    let mut texts: Vec<String> = Vec::new();
+    let longest = files.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        for f in &files {
+            if let Some(t) = f.get(i) {
+                texts.push(t.clone());
+            }
         }
     }
     if texts.is_empty() {
@@ -360,6 +375,7 @@ fn bench_scorer() {
                 scorer.score(chunk).unwrap();
             }
             let s = t0.elapsed().as_secs_f64();
+            eprintln!("bench: stats {:?}", scorer.stats());
             eprintln!(
                 "bench: {prec} {r} replicas x {t} threads: {:.1} records/s ({:.2} s) budget {budget:?}",
                 texts.len() as f64 / s,
@@ -367,4 +383,25 @@ fn bench_scorer() {
             );
         }
     }
+}
+
+#[test]
+fn padding_and_truncation_in_tokenizer_json_are_ignored() {
+    let exp = expected("tiny-bert");
+    let dir = tmp("tokpad");
+    copy_dir(&model_dir("tiny-bert"), &dir, &[]);
+    let p = dir.join("tokenizer.json");
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    v["padding"] = serde_json::json!({"strategy": {"Fixed": 40}, "direction": "Right", "pad_to_multiple_of": null,
+        "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"});
+    v["truncation"] = serde_json::json!({"direction": "Right", "max_length": 10, "strategy": "LongestFirst", "stride": 0});
+    std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
+    let clf = Classifier::load(dir.to_str().unwrap(), LoadOptions { max_tokens: Some(exp.max_length), ..Default::default() })
+        .unwrap();
+    for c in &exp.cases {
+        let e = clf.encode(&[c.text.as_str()]).unwrap().remove(0);
+        assert_eq!(e.ids, c.ids, "{:?}", c.text);
+        assert_eq!(e.truncated, c.truncated);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
