@@ -204,7 +204,7 @@ pub fn days_to_date(days: i32) -> NaiveDate {
 }
 
 fn author_key(a: Option<&str>) -> Option<String> {
-    a.map(|a| a.trim().to_lowercase()).filter(|a| !a.is_empty())
+    a.map(crate::route::author_key).filter(|a| !a.is_empty())
 }
 
 #[derive(Clone, Debug, Default)]

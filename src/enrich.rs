@@ -443,7 +443,7 @@ impl Enricher {
                 let attrition = self.taxonomy.intent_to_leave(&tokens) && scored.sentiment == Sentiment::Negative;
                 let author_id = match (&self.key, record.author.as_deref().map(str::trim)) {
                     (_, None) | (_, Some("")) => None,
-                    (Some(k), Some(a)) => Some(pseudonymize(k, a)),
+                    (Some(k), Some(a)) => Some(pseudonymize(k, &crate::route::author_key(a))),
                     (None, Some(_)) => {
                         self.internal_without_key.fetch_add(1, Ordering::Relaxed);
                         None

@@ -452,6 +452,13 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
                 return Some(Err(IngestError::Format { path: path.clone(), message: format!("Parquet read error: {e}") }));
             }
             Some(Ok(batch)) => {
+                let batch = match utc_offsets(batch) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        reader = None;
+                        return Some(Err(IngestError::Format { path: path.clone(), message: format!("cannot convert a row: {e}") }));
+                    }
+                };
                 let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
                 if let Err(e) = w.write(&batch).and_then(|_| w.finish()) {
                     reader = None;
@@ -472,6 +479,33 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
         }
     });
     Ok(Box::new(iter))
+}
+
+/// Arrow stores zoned timestamps as UTC instants; the zone name only affects display. Rewriting
+/// named zones (`UTC`, `America/Sao_Paulo`) as `+00:00` lets them render as RFC 3339 without a
+/// time-zone database, with the same instant.
+fn utc_offsets(batch: arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Timestamp(_, Some(_)))) {
+        return Ok(batch);
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        match f.data_type() {
+            DataType::Timestamp(unit, Some(_)) => {
+                let dt = DataType::Timestamp(*unit, Some("+00:00".into()));
+                cols.push(arrow::compute::cast(c, &dt)?);
+                fields.push(Field::new(f.name(), dt, f.is_nullable()));
+            }
+            _ => {
+                cols.push(c.clone());
+                fields.push(f.as_ref().clone());
+            }
+        }
+    }
+    arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols)
 }
 
 #[cfg(test)]

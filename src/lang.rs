@@ -81,6 +81,10 @@ pub fn detect(text: &str) -> Lang {
             }
             return l;
         }
+        if l == Lang::Other && info.is_reliable() && v.iter().max().copied().unwrap_or(0) < 2 {
+            // Reliably another language, and at most one stray function word of ours.
+            return Lang::Other;
+        }
     }
     let total: usize = v.iter().sum();
     if total > 0 {

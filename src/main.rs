@@ -170,12 +170,42 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(if v.stats.total_rejects() > 0 { EXIT_REJECTS } else { 0 })
         }
         Cmd::Score { input, model, threads, precision } => {
-            let _ = (input, model, threads, precision);
-            anyhow::bail!("pulso score is being wired")
+            let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
+            configure_threads(cfg.threads);
+            let model_name = cfg.model.clone();
+            let scorer = cfg.build().with_context(|| format!("cannot load the model {model_name}"))?;
+            let reader: Box<dyn std::io::BufRead> = if input == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                let f = std::fs::File::open(&input).with_context(|| format!("cannot open {input}"))?;
+                Box::new(std::io::BufReader::with_capacity(1 << 16, f))
+            };
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            pulso::score::score_stream(&scorer, reader, &mut out)?;
+            out.flush()?;
+            Ok(0)
         }
         Cmd::Eval { model, input, text_column, label_column, json, threads, precision } => {
-            let _ = (model, input, text_column, label_column, json, threads, precision);
-            anyhow::bail!("pulso eval is being wired")
+            let args = pulso::eval::EvalArgs {
+                model,
+                input,
+                text_column,
+                label_column,
+                json,
+                threads,
+                limit: None,
+                precision: precision.parse()?,
+            };
+            let cfg = args.scorer_config()?;
+            configure_threads(cfg.threads);
+            let model_name = cfg.model.clone();
+            let scorer = cfg.build().with_context(|| format!("cannot load the model {model_name}"))?;
+            let report = pulso::eval::evaluate(&args, &scorer)?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            pulso::eval::write_report(&report, json, &mut out)?;
+            Ok(0)
         }
         Cmd::Report { out, date, html } => {
             pulso::report::run(&out, date, html.as_deref()).with_context(|| format!("cannot report on {}", out.display()))?;

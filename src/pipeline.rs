@@ -85,6 +85,53 @@ fn duplicate(r: InputRecord) -> Reject {
     Reject { source: r.source, location: r.location, raw: r.raw, reason: RejectReason::Duplicate }
 }
 
+/// Replaces every e-mail address in `raw` with `[email:PSEUDONYM]` (or `[email]` without a key),
+/// so rejected internal records keep their shape for debugging without exposing who wrote them.
+///
+/// ```
+/// let r = pulso::pipeline::redact_emails("r9,Ana <ana.s@acme.com>,oops", None);
+/// assert_eq!(r, "r9,Ana <[email]>,oops");
+/// ```
+pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
+    if !raw.contains('@') {
+        return raw.to_string();
+    }
+    let is_local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
+    let is_domain = |c: char| c.is_alphanumeric() || ".-".contains(c);
+    let chars: Vec<(usize, char)> = raw.char_indices().collect();
+    let mut out = String::with_capacity(raw.len());
+    let mut last = 0usize;
+    for (k, &(at, c)) in chars.iter().enumerate() {
+        if c != '@' || at < last {
+            continue;
+        }
+        let mut start = k;
+        while start > 0 && is_local(chars[start - 1].1) {
+            start -= 1;
+        }
+        let mut end = k + 1;
+        while end < chars.len() && is_domain(chars[end].1) {
+            end += 1;
+        }
+        let domain: String = chars[k + 1..end].iter().map(|x| x.1).collect();
+        let domain = domain.trim_end_matches('.');
+        if start == k || !domain.contains('.') {
+            continue;
+        }
+        let b = chars[start].0;
+        let e = chars[k + 1].0 + domain.len();
+        let addr = &raw[b..e];
+        out.push_str(&raw[last..b]);
+        match key {
+            Some(k) => out.push_str(&format!("[email:{}]", crate::enrich::pseudonymize(k, addr))),
+            None => out.push_str("[email]"),
+        }
+        last = e;
+    }
+    out.push_str(&raw[last..]);
+    out
+}
+
 /// Spawns the reader: chunks of (file index, item), or the first file that cannot be read.
 fn spawn_reader(
     plan: &Plan,
@@ -131,20 +178,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
     let run_id = new_run_id();
-    let mut warnings = Vec::new();
 
     let router = Router::build(&plan.organization, plan.roster.as_deref()).context("cannot read the roster")?;
-    let key = std::env::var("PULSO_PSEUDONYM_KEY").ok().filter(|k| !k.is_empty());
-    if key.is_none() {
-        warnings.push(
-            "PULSO_PSEUDONYM_KEY is not set: internal author_id is left empty (set a secret key to get stable pseudonyms)".into(),
-        );
-    }
+    let key = std::env::var("PULSO_PSEUDONYM_KEY").ok().filter(|k| !k.is_empty()).map(String::into_bytes);
     let enricher = EnrichConfig {
         brands: plan.organization.brands.clone(),
         competitors: plan.organization.competitors.clone(),
         topics_path: plan.topics.clone(),
-        pseudonym_key: key.map(String::into_bytes),
+        pseudonym_key: key.clone(),
     }
     .build()
     .context("cannot build the enrichment stage")?;
@@ -225,6 +266,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 Item::Record(r) => accepted.push((fi, r)),
             }
         }
+        for r in rejects.iter_mut() {
+            // A rejected internal record must not leak the author's identity through `raw`.
+            let si = plan.sources.iter().position(|s| *s.name == *r.source).unwrap_or(0);
+            if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
+                r.raw = redact_emails(&r.raw, key.as_deref());
+            }
+        }
         let texts: Vec<&str> = accepted.iter().map(|(_, r)| r.text.as_str()).collect();
         let t = Instant::now();
         let scored = match scorer.score(&texts) {
@@ -279,6 +327,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     }
     let aggregate_s = t_agg.elapsed().as_secs_f64();
     progress.finish();
+    let warnings = enricher.warnings();
 
     let total_s = started.elapsed().as_secs_f64();
     let records: u64 = counts.iter().map(|c| c.records).sum();

@@ -4,7 +4,7 @@
 //! signals + rejects, and reads the Parquet back.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimeUnit};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -318,7 +318,6 @@ fn run_routes_scores_and_accounts_for_every_record() {
     let by_id: BTreeMap<_, _> = ext_ids.into_iter().zip(likes).collect();
     assert_eq!(by_id["s1"], Some(10));
     assert_eq!(by_id["s2"], Some(5));
-    let _ = Int32Type::DATA_TYPE;
 
     // The manifest accounts for every input file.
     let runs: Vec<_> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
