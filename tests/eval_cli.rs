@@ -127,3 +127,24 @@ fn broken_pipe_is_not_an_error() {
     let n = score_stream(&sc, Box::new(std::io::Cursor::new(b"a\nb\n".to_vec())), &mut ClosedPipe).unwrap();
     assert_eq!(n, 0);
 }
+
+/// Runs `pulso eval` on a real file by hand (not part of the suite):
+///
+/// ```text
+/// PULSO_EVAL_MODEL=models/pulso-mini PULSO_EVAL_FILE=build/eval/xlmt_en_val.jsonl \
+///   cargo test --release --test eval_cli eval_file -- --ignored --nocapture
+/// ```
+#[test]
+#[ignore]
+fn eval_file() {
+    let (Ok(model), Ok(file)) = (std::env::var("PULSO_EVAL_MODEL"), std::env::var("PULSO_EVAL_FILE")) else {
+        eprintln!("set PULSO_EVAL_MODEL and PULSO_EVAL_FILE");
+        return;
+    };
+    let args = EvalArgs { model: Some(model), input: PathBuf::from(file), ..Default::default() };
+    let sc = args.scorer_config().unwrap().build().unwrap();
+    let r = evaluate(&args, &sc).unwrap();
+    let mut out = Vec::new();
+    write_report(&r, false, &mut out).unwrap();
+    eprintln!("{}", String::from_utf8(out).unwrap());
+}
