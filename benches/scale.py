@@ -173,10 +173,15 @@ def main() -> int:
     binary = Path(a.pulso).resolve()
     if not binary.is_file():
         sys.exit(f"scale.py: pulso binary {binary} not found; run `cargo build --release` first")
+    root = Path(a.out)
+    root.mkdir(parents=True, exist_ok=True)
+    # Snapshot the binary so a rebuild during the run cannot change what is measured.
+    snap = root / "pulso-under-test"
+    shutil.copy2(binary, snap)
+    binary = snap
     model = Path(a.model).resolve()
     sizes = [int(s) for s in a.sizes.split(",")]
     texts = load_texts(Path(a.data))
-    root = Path(a.out)
     results = []
     for n in sizes:
         d = root / f"n{n}"
