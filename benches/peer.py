@@ -270,7 +270,9 @@ def pulso_limit(model_dir: Path) -> int:
 
 def model_stamp(d: Path) -> dict:
     """Size and mtime of the model's files, to detect a model replaced while the benchmark runs."""
-    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(d.iterdir()) if p.is_file()}
+    keep = (".json", ".safetensors", ".bin", ".ot", ".txt", ".model")  # not README / MODEL_CARD.md
+    return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in sorted(d.iterdir())
+            if p.is_file() and p.suffix in keep}
 
 
 def flops_per_text(n: int, d: dict) -> float:
