@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build venv bench eval report-deps clean
+.PHONY: demo test build venv bench bench-scale eval report-deps clean
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 	cargo bench --bench stages
 	$(PY) benches/peer.py --pulso $(BIN)
+
+# Peak RSS for 100k and 1M records through `pulso run` (tiny fixture model: pipeline memory, not model speed).
+bench-scale: build
+	$(PY) benches/scale.py --pulso $(BIN)
 
 eval: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
