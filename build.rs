@@ -13,7 +13,11 @@ fn torch_lib() -> Option<PathBuf> {
         return Some(PathBuf::from(p).join("lib"));
     }
     let venv = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").ok()?).join(".venv/lib");
-    std::fs::read_dir(venv).ok()?.filter_map(Result::ok).map(|e| e.path().join("site-packages/torch/lib")).find(|p| p.is_dir())
+    std::fs::read_dir(venv)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("site-packages/torch/lib"))
+        .find(|p| p.is_dir())
 }
 
 fn main() {

@@ -50,20 +50,37 @@ const FALLBACK: &[&str] = &[
 ];
 
 fn n_records() -> usize {
-    std::env::var("PULSO_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(20_000)
+    std::env::var("PULSO_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(20_000)
 }
 
 fn load_texts() -> (Vec<String>, &'static str) {
-    let root = PathBuf::from(std::env::var("PULSO_BENCH_DATA").unwrap_or_else(|_| "/work/shared/data".into()));
+    let root = PathBuf::from(
+        std::env::var("PULSO_BENCH_DATA").unwrap_or_else(|_| "/work/shared/data".into()),
+    );
     let mut texts = Vec::new();
     for lang in ["portuguese", "spanish", "english"] {
-        let p = root.join("xlm-t-sentiment").join(lang).join("train_text.txt");
+        let p = root
+            .join("xlm-t-sentiment")
+            .join(lang)
+            .join("train_text.txt");
         if let Ok(s) = std::fs::read_to_string(&p) {
-            texts.extend(s.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from));
+            texts.extend(
+                s.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from),
+            );
         }
     }
     if texts.is_empty() {
-        (FALLBACK.iter().map(|s| s.to_string()).collect(), "built-in phrases")
+        (
+            FALLBACK.iter().map(|s| s.to_string()).collect(),
+            "built-in phrases",
+        )
     } else {
         (texts, "xlm-t tweets pt/es/en")
     }
@@ -115,17 +132,29 @@ fn fixture(n: usize) -> Fixture {
     let csv_path = path.join("mentions.csv");
     let jsonl_path = path.join("mentions.jsonl");
     let mut csv = csv::Writer::from_path(&csv_path).expect("csv");
-    csv.write_record(["id", "text", "ts", "author", "likes", "shares", "brand"]).expect("csv");
+    csv.write_record(["id", "text", "ts", "author", "likes", "shares", "brand"])
+        .expect("csv");
     let mut jsonl = std::io::BufWriter::new(std::fs::File::create(&jsonl_path).expect("jsonl"));
     let base = 1_763_000_000i64; // epoch seconds, Nov 2025
     for i in 0..n {
         let text = &texts[rng.below(texts.len())];
         let author = AUTHORS[rng.below(AUTHORS.len())];
-        let ts = chrono::DateTime::from_timestamp(base + (i as i64) * 7, 0).expect("ts").to_rfc3339();
+        let ts = chrono::DateTime::from_timestamp(base + (i as i64) * 7, 0)
+            .expect("ts")
+            .to_rfc3339();
         let likes = rng.below(500).to_string();
         let shares = rng.below(50).to_string();
         let brand = if rng.below(4) == 0 { "Acme" } else { "" };
-        csv.write_record([&format!("m{i}"), text.as_str(), &ts, author, &likes, &shares, brand]).expect("csv");
+        csv.write_record([
+            &format!("m{i}"),
+            text.as_str(),
+            &ts,
+            author,
+            &likes,
+            &shares,
+            brand,
+        ])
+        .expect("csv");
         let obj = serde_json::json!({
             "id": format!("m{i}"), "text": text, "ts": ts, "author": author,
             "likes": likes.parse::<i64>().unwrap(), "shares": shares.parse::<i64>().unwrap(),
@@ -138,7 +167,11 @@ fn fixture(n: usize) -> Fixture {
     drop(jsonl);
     let src = source(Format::Jsonl);
     let records = read_all(&src, &jsonl_path);
-    assert_eq!(records.len(), n, "every generated row should read as a record");
+    assert_eq!(
+        records.len(),
+        n,
+        "every generated row should read as a record"
+    );
     let router = Router::build(&org(), None).expect("router");
     let routings: Vec<Routing> = records.iter().map(|r| router.route(&src, r)).collect();
     let langs: Vec<Lang> = records.iter().map(|r| lang::detect(&r.text)).collect();
@@ -160,7 +193,18 @@ fn fixture(n: usize) -> Fixture {
             enrichment: enricher.enrich(&records[i], &routings[i], langs[i], &scored[i]),
         })
         .collect();
-    Fixture { dir: path, _dir: dir, csv: csv_path, jsonl: jsonl_path, records, routings, langs, scored, enricher, signals }
+    Fixture {
+        dir: path,
+        _dir: dir,
+        csv: csv_path,
+        jsonl: jsonl_path,
+        records,
+        routings,
+        langs,
+        scored,
+        enricher,
+        signals,
+    }
 }
 
 fn columns() -> Columns {
@@ -214,7 +258,14 @@ fn fake_scored(i: usize) -> Scored {
         1 => (Sentiment::Neutral, [0.2, 0.6, 0.2]),
         _ => (Sentiment::Positive, [0.05, 0.15, 0.8]),
     };
-    Scored { sentiment, p_negative: p[0], p_neutral: p[1], p_positive: p[2], sentiment_score: p[2] - p[0], truncated: false }
+    Scored {
+        sentiment,
+        p_negative: p[0],
+        p_neutral: p[1],
+        p_positive: p[2],
+        sentiment_score: p[2] - p[0],
+        truncated: false,
+    }
 }
 
 /// Thread CPU time (CLOCK_THREAD_CPUTIME_ID) as a criterion measurement: the time this thread
@@ -223,7 +274,10 @@ fn fake_scored(i: usize) -> Scored {
 struct ThreadCpu;
 
 fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid pointer to a timespec; CLOCK_THREAD_CPUTIME_ID exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
@@ -270,7 +324,9 @@ impl ValueFormatter for CpuFormatter {
     }
     fn scale_throughputs(&self, typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
         let per = match *t {
-            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n as f64,
+            Throughput::Elements(n) | Throughput::Bytes(n) | Throughput::BytesDecimal(n) => {
+                n as f64
+            }
         };
         let rate = per * 1e9 / typical;
         let (d, unit) = if rate < 1e3 {
@@ -296,11 +352,16 @@ fn n_lang(n: usize) -> usize {
 fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
     let n = fx.records.len();
     let mut g = c.benchmark_group(group);
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Elements(n as u64));
 
     // Reading: open + iterate every row into typed records.
-    for (name, format, file) in [("read_csv", Format::Csv, &fx.csv), ("read_jsonl", Format::Jsonl, &fx.jsonl)] {
+    for (name, format, file) in [
+        ("read_csv", Format::Csv, &fx.csv),
+        ("read_jsonl", Format::Jsonl, &fx.jsonl),
+    ] {
         let src = source(format);
         g.bench_function(BenchmarkId::from_parameter(name), |b| {
             b.iter(|| {
@@ -362,7 +423,11 @@ fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
         b.iter(|| {
             let mut topics = 0usize;
             for i in 0..n {
-                topics += fx.enricher.enrich(&fx.records[i], &fx.routings[i], fx.langs[i], &fx.scored[i]).topics.len();
+                topics += fx
+                    .enricher
+                    .enrich(&fx.records[i], &fx.routings[i], fx.langs[i], &fx.scored[i])
+                    .topics
+                    .len();
             }
             black_box(topics)
         })
@@ -370,7 +435,9 @@ fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
 
     // Arrow batch building alone.
     g.bench_function(BenchmarkId::from_parameter("arrow_batch"), |b| {
-        b.iter(|| black_box(signals_to_batch(fx.signals.iter(), "bench-model", "bench-run").num_rows()))
+        b.iter(|| {
+            black_box(signals_to_batch(fx.signals.iter(), "bench-model", "bench-run").num_rows())
+        })
     });
 
     // Parquet through the real sink: staging, zstd, both segment partitions, atomic commit.
@@ -378,23 +445,38 @@ fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 14).expect("date");
     g.bench_function(BenchmarkId::from_parameter("parquet_sink"), |b| {
         b.iter(|| {
-            let mut sink = SinkConfig::new(&out, date, "bench-run", "bench-model").build().expect("sink");
+            let mut sink = SinkConfig::new(&out, date, "bench-run", "bench-model")
+                .build()
+                .expect("sink");
             sink.declare_standard_partitions();
             sink.write_signals(&fx.signals).expect("write");
-            let p = sink.commit(&serde_json::json!({"bench": true})).expect("commit");
+            let p = sink
+                .commit(&serde_json::json!({"bench": true}))
+                .expect("commit");
             black_box(p.partitions.len())
         })
     });
     g.finish();
 }
 
-const STAGES: &[&str] =
-    &["read_csv", "read_jsonl", "route", "lang_detect", "lang_whatlang_only", "enrich", "arrow_batch", "parquet_sink"];
+const STAGES: &[&str] = &[
+    "read_csv",
+    "read_jsonl",
+    "route",
+    "lang_detect",
+    "lang_whatlang_only",
+    "enrich",
+    "arrow_batch",
+    "parquet_sink",
+];
 
 fn main() {
     let n = n_records();
     let (_, origin) = load_texts();
-    eprintln!("stages: {n} records per iteration ({} for language detection), texts from {origin}", n_lang(n));
+    eprintln!(
+        "stages: {n} records per iteration ({} for language detection), texts from {origin}",
+        n_lang(n)
+    );
     let fx = fixture(n);
     let which = std::env::var("PULSO_BENCH_MEASURE").unwrap_or_else(|_| "both".into());
     if which != "cpu" {
@@ -403,7 +485,9 @@ fn main() {
         c.final_summary();
     }
     if which != "wall" {
-        let mut c = Criterion::default().with_measurement(ThreadCpu).configure_from_args();
+        let mut c = Criterion::default()
+            .with_measurement(ThreadCpu)
+            .configure_from_args();
         stages(&mut c, "stages_cpu", &fx);
         c.final_summary();
     }
@@ -413,27 +497,39 @@ fn main() {
 /// Records/s of one benchmark from criterion's saved files (target/criterion/<group>/<name>/new/).
 fn rate(dir: &Path, group: &str, name: &str) -> Option<(f64, f64, f64)> {
     let base = dir.join(group).join(name).join("new");
-    let est: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("estimates.json")).ok()?).ok()?;
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(base.join("benchmark.json")).ok()?).ok()?;
+    let est: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("estimates.json")).ok()?).ok()?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("benchmark.json")).ok()?).ok()?;
     let elems = meta["throughput"]["Elements"].as_f64()?;
     // The estimate criterion prints: the slope of the linear fit, else the mean (flat sampling).
-    let e = if est["slope"].is_object() { &est["slope"] } else { &est["mean"] };
+    let e = if est["slope"].is_object() {
+        &est["slope"]
+    } else {
+        &est["mean"]
+    };
     let ns = e["point_estimate"].as_f64()?;
-    let slow = e["confidence_interval"]["upper_bound"].as_f64().unwrap_or(ns);
-    let fast = e["confidence_interval"]["lower_bound"].as_f64().unwrap_or(ns);
+    let slow = e["confidence_interval"]["upper_bound"]
+        .as_f64()
+        .unwrap_or(ns);
+    let fast = e["confidence_interval"]["lower_bound"]
+        .as_f64()
+        .unwrap_or(ns);
     let r = |t: f64| elems / (t * 1e-9);
     Some((r(ns), r(slow), r(fast)))
 }
 
 /// Prints a Markdown table of both measurements.
 fn summary_table() {
-    let root = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| {
-        // The bench binary lives in target/<profile>/deps/.
-        std::env::current_exe()
-            .ok()
-            .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
-            .unwrap_or_else(|| PathBuf::from("target"))
-    });
+    let root = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            // The bench binary lives in target/<profile>/deps/.
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent()?.parent()?.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("target"))
+        });
     let dir = root.join("criterion");
     let cell = |v: Option<(f64, f64, f64)>| match v {
         Some((mid, lo, hi)) => format!("{} ({}–{})", fmt_int(mid), fmt_int(lo), fmt_int(hi)),

@@ -77,7 +77,12 @@ pub struct AggregateConfig {
 
 impl Default for AggregateConfig {
     fn default() -> Self {
-        AggregateConfig { brands: vec![], competitors: vec![], min_group_size: 5, spike_k: 2.0 }
+        AggregateConfig {
+            brands: vec![],
+            competitors: vec![],
+            min_group_size: 5,
+            spike_k: 2.0,
+        }
     }
 }
 
@@ -258,7 +263,13 @@ pub struct Aggregator {
 impl AggregateConfig {
     pub fn build(self) -> Aggregator {
         let brands = BrandMatcher::new(&self.brands, &self.competitors);
-        Aggregator { cfg: self, brands, brand_acc: BTreeMap::new(), groups: BTreeMap::new(), seen: 0 }
+        Aggregator {
+            cfg: self,
+            brands,
+            brand_acc: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            seen: 0,
+        }
     }
 }
 
@@ -268,13 +279,26 @@ impl Aggregator {
         self.seen += 1;
         let r = &signal.record;
         // Event days are resolved in `finish` (null event times take the run date, known only then).
-        let day = r.event_time.and_then(chrono::DateTime::from_timestamp_micros).map(|t| t.date_naive());
+        let day = r
+            .event_time
+            .and_then(chrono::DateTime::from_timestamp_micros)
+            .map(|t| t.date_naive());
         let sc = &signal.scored;
         match signal.routing.segment {
             Segment::External => {
                 let (brand, kind) = self.brands.assign(r.brand.as_deref(), &r.text);
-                let channel = r.channel.as_deref().map(str::trim).filter(|c| !c.is_empty()).unwrap_or(NO_CHANNEL);
-                let key = (day, brand, channel.to_string(), signal.language.as_str().to_string());
+                let channel = r
+                    .channel
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or(NO_CHANNEL);
+                let key = (
+                    day,
+                    brand,
+                    channel.to_string(),
+                    signal.language.as_str().to_string(),
+                );
                 let a = self.brand_acc.entry(key).or_default();
                 a.kind = Some(kind);
                 a.mentions += 1;
@@ -285,15 +309,29 @@ impl Aggregator {
                 }
                 let s = sc.sentiment_score as f64;
                 a.score_sum += s;
-                let e = signal.enrichment.engagement.or_else(|| crate::enrich::engagement(r)).unwrap_or(0).max(0);
+                let e = signal
+                    .enrichment
+                    .engagement
+                    .or_else(|| crate::enrich::engagement(r))
+                    .unwrap_or(0)
+                    .max(0);
                 a.engagement = a.engagement.saturating_add(e);
                 let w = 1.0 + e as f64;
                 a.weight_sum += w;
                 a.weighted_score_sum += s * w;
             }
             Segment::Internal => {
-                let dept = r.department.as_deref().map(str::trim).filter(|d| !d.is_empty()).unwrap_or(NO_DEPARTMENT);
-                let key = (day.map(week_monday), dept.to_string(), signal.routing.client_type.as_str().to_string());
+                let dept = r
+                    .department
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or(NO_DEPARTMENT);
+                let key = (
+                    day.map(week_monday),
+                    dept.to_string(),
+                    signal.routing.client_type.as_str().to_string(),
+                );
                 let seq = self.seen;
                 let g = self.groups.entry(key).or_default();
                 g.responses += 1;
@@ -320,7 +358,10 @@ impl Aggregator {
                         ta.authors.insert(a.clone());
                     }
                 }
-                if let Some(score) = r.score.filter(|s| s.is_finite() && (0.0..=10.0).contains(s)) {
+                if let Some(score) = r
+                    .score
+                    .filter(|s| s.is_finite() && (0.0..=10.0).contains(s))
+                {
                     match author {
                         Some(a) => {
                             let t = r.event_time.unwrap_or(i64::MIN);
@@ -342,14 +383,22 @@ impl Aggregator {
     pub fn finish(self, out: &Path, date: NaiveDate) -> anyhow::Result<Vec<(String, RecordBatch)>> {
         let brand_daily = self.brand_daily(out, date)?;
         let weekly = self.engagement_weekly(date);
-        Ok(vec![(BRAND_DAILY.to_string(), brand_daily), (ENGAGEMENT_WEEKLY.to_string(), weekly)])
+        Ok(vec![
+            (BRAND_DAILY.to_string(), brand_daily),
+            (ENGAGEMENT_WEEKLY.to_string(), weekly),
+        ])
     }
 
     fn brand_daily(&self, out: &Path, date: NaiveDate) -> anyhow::Result<RecordBatch> {
         // Resolve null event days to the run date, merging keys.
         let mut rows: BTreeMap<BrandKey, BrandAcc> = BTreeMap::new();
         for ((day, brand, channel, lang), a) in &self.brand_acc {
-            let key = (day.unwrap_or(date), brand.clone(), channel.clone(), lang.clone());
+            let key = (
+                day.unwrap_or(date),
+                brand.clone(),
+                channel.clone(),
+                lang.clone(),
+            );
             let r = rows.entry(key).or_default();
             r.kind = r.kind.or(a.kind);
             r.mentions += a.mentions;
@@ -397,7 +446,8 @@ impl Aggregator {
         let mut day_col = Vec::with_capacity(n);
         let (mut brand, mut btype, mut channel, mut lang) = (vec![], vec![], vec![], vec![]);
         let (mut mentions, mut pos, mut neu, mut neg) = (vec![], vec![], vec![], vec![]);
-        let (mut neg_share, mut net, mut mean, mut eng, mut ews, mut sov) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut neg_share, mut net, mut mean, mut eng, mut ews, mut sov) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
         let (mut spike, mut reason, mut hist_days) = (vec![], vec![], vec![]);
         for ((day, b, c, l), a) in &rows {
             let kind = a.kind.unwrap_or(BrandKind::Other);
@@ -430,19 +480,32 @@ impl Aggregator {
             let mut reasons = Vec::new();
             if window.len() >= SPIKE_MIN_HISTORY_DAYS && a.mentions >= SPIKE_MIN_MENTIONS {
                 let key = |d: NaiveDate| (d, b.clone(), c.clone(), l.clone());
-                let hist: Vec<(i64, i64)> = window.iter().map(|d| history.get(&key(*d)).copied().unwrap_or((0, 0))).collect();
+                let hist: Vec<(i64, i64)> = window
+                    .iter()
+                    .map(|d| history.get(&key(*d)).copied().unwrap_or((0, 0)))
+                    .collect();
                 let m: Vec<f64> = hist.iter().map(|h| h.0 as f64).collect();
                 let (mu, sd) = mean_sd(&m);
                 let sd = sd.max(SPIKE_MIN_SIGMA_MENTIONS);
                 if a.mentions as f64 > mu + k * sd {
-                    reasons.push(format!("mentions {} > {:.1} + {}×{:.1}", a.mentions, mu, k, sd));
+                    reasons.push(format!(
+                        "mentions {} > {:.1} + {}×{:.1}",
+                        a.mentions, mu, k, sd
+                    ));
                 }
-                let shares: Vec<f64> = hist.iter().filter(|h| h.0 > 0).map(|h| h.1 as f64 / h.0 as f64).collect();
+                let shares: Vec<f64> = hist
+                    .iter()
+                    .filter(|h| h.0 > 0)
+                    .map(|h| h.1 as f64 / h.0 as f64)
+                    .collect();
                 if shares.len() >= SPIKE_MIN_HISTORY_DAYS {
                     let (mu, sd) = mean_sd(&shares);
                     let sd = sd.max(SPIKE_MIN_SIGMA_SHARE);
                     if share > mu + k * sd {
-                        reasons.push(format!("negative share {:.2} > {:.2} + {}×{:.2}", share, mu, k, sd));
+                        reasons.push(format!(
+                            "negative share {:.2} > {:.2} + {}×{:.2}",
+                            share, mu, k, sd
+                        ));
                     }
                 }
             }
@@ -478,13 +541,18 @@ impl Aggregator {
         let run_week = week_monday(date);
         let mut groups: BTreeMap<GroupKey, Vec<&GroupAcc>> = BTreeMap::new();
         for ((w, d, c), g) in &self.groups {
-            groups.entry((w.unwrap_or(run_week), d.clone(), c.clone())).or_default().push(g);
+            groups
+                .entry((w.unwrap_or(run_week), d.clone(), c.clone()))
+                .or_default()
+                .push(g);
         }
         let mut week = vec![];
         let mut week_start = vec![];
         let (mut dept, mut ctype, mut suppressed, mut kcol) = (vec![], vec![], vec![], vec![]);
-        let (mut respondents, mut responses, mut neg_share, mut net, mut mean) = (vec![], vec![], vec![], vec![], vec![]);
-        let (mut topics_col, mut attrition, mut enps_col, mut enps_n) = (vec![], vec![], vec![], vec![]);
+        let (mut respondents, mut responses, mut neg_share, mut net, mut mean) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut topics_col, mut attrition, mut enps_col, mut enps_n) =
+            (vec![], vec![], vec![], vec![]);
         for ((monday, d, c), parts) in &groups {
             let g = merge_groups(parts);
             week.push(iso_week_label(*monday));
@@ -518,15 +586,31 @@ impl Aggregator {
                 .map(|(name, t)| TopicStat {
                     topic: name.clone(),
                     mentions: t.mentions,
-                    negative_share: (t.negative as f64 / t.mentions as f64 * 10_000.0).round() / 10_000.0,
+                    negative_share: (t.negative as f64 / t.mentions as f64 * 10_000.0).round()
+                        / 10_000.0,
                 })
                 .collect();
-            stats.sort_by(|a, b| b.mentions.cmp(&a.mentions).then_with(|| a.topic.cmp(&b.topic)));
-            topics_col.push(Some(serde_json::to_string(&stats).expect("topic stats serialise")));
+            stats.sort_by(|a, b| {
+                b.mentions
+                    .cmp(&a.mentions)
+                    .then_with(|| a.topic.cmp(&b.topic))
+            });
+            topics_col.push(Some(
+                serde_json::to_string(&stats).expect("topic stats serialise"),
+            ));
             attrition.push(Some(g.attrition));
-            let scores: Vec<f64> = g.latest_score.values().map(|v| v.2).chain(g.anonymous_scores.iter().copied()).collect();
+            let scores: Vec<f64> = g
+                .latest_score
+                .values()
+                .map(|v| v.2)
+                .chain(g.anonymous_scores.iter().copied())
+                .collect();
             enps_n.push(Some(scores.len() as i64));
-            enps_col.push(if scores.len() >= k { enps(&scores) } else { None });
+            enps_col.push(if scores.len() >= k {
+                enps(&scores)
+            } else {
+                None
+            });
         }
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(week)),
@@ -545,7 +629,8 @@ impl Aggregator {
             Arc::new(Float64Array::from(enps_col)),
             Arc::new(Int64Array::from(enps_n)),
         ];
-        RecordBatch::try_new(engagement_weekly_schema(), cols).expect("columns match engagement_weekly_schema()")
+        RecordBatch::try_new(engagement_weekly_schema(), cols)
+            .expect("columns match engagement_weekly_schema()")
     }
 }
 
@@ -604,7 +689,12 @@ fn read_history(
         }
         let d = days_to_date(day.value(i));
         observed.insert(d);
-        let key = (d, brand.value(i).to_string(), channel.value(i).to_string(), lang.value(i).to_string());
+        let key = (
+            d,
+            brand.value(i).to_string(),
+            channel.value(i).to_string(),
+            lang.value(i).to_string(),
+        );
         let h = history.entry(key).or_default();
         h.0 += mentions.value(i);
         h.1 += negative.value(i);
@@ -633,7 +723,9 @@ pub fn partitions(table_dir: &Path) -> anyhow::Result<Vec<(NaiveDate, PathBuf)>>
     for e in rd {
         let e = e?;
         let name = e.file_name();
-        let Some(d) = name.to_str().and_then(|n| n.strip_prefix("date=")) else { continue };
+        let Some(d) = name.to_str().and_then(|n| n.strip_prefix("date=")) else {
+            continue;
+        };
         if let (Ok(d), true) = (NaiveDate::parse_from_str(d, "%Y-%m-%d"), e.path().is_dir()) {
             v.push((d, e.path()));
         }
@@ -651,7 +743,11 @@ pub fn read_parquet_dir(dir: &Path) -> anyhow::Result<Vec<RecordBatch>> {
             for e in rd {
                 let p = e?.path();
                 let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name.ends_with(".parquet") && !name.starts_with('.') && !name.starts_with('_') && p.is_file() {
+                if name.ends_with(".parquet")
+                    && !name.starts_with('.')
+                    && !name.starts_with('_')
+                    && p.is_file()
+                {
                     files.push(p);
                 }
             }
@@ -662,7 +758,8 @@ pub fn read_parquet_dir(dir: &Path) -> anyhow::Result<Vec<RecordBatch>> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let file = std::fs::File::open(&f).with_context(|| format!("cannot open {}", f.display()))?;
+        let file =
+            std::fs::File::open(&f).with_context(|| format!("cannot open {}", f.display()))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .with_context(|| format!("{} is not a Parquet file", f.display()))?
             .build()?;
@@ -672,4 +769,3 @@ pub fn read_parquet_dir(dir: &Path) -> anyhow::Result<Vec<RecordBatch>> {
     }
     Ok(out)
 }
-

@@ -16,7 +16,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read pipeline file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -195,7 +198,10 @@ pub struct Plan {
 impl Plan {
     /// Reads and validates a pipeline file. Nothing is written.
     pub fn build(path: &Path, ov: &Overrides) -> Result<Plan, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| ConfigError::Parse {
             path: path.into(),
             message: "the pipeline file is not valid UTF-8".into(),
@@ -205,17 +211,28 @@ impl Plan {
             message: format!("{e}see pipelines/demo.toml for a complete example"),
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-        let invalid = |message: String| ConfigError::Invalid { path: path.into(), message };
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        };
 
         if file.pipeline.name.trim().is_empty() {
             return Err(invalid("[pipeline] name is empty".into()));
         }
-        let out = match (&ov.out, &file.pipeline.output) {
-            (Some(o), _) => o.clone(),
-            (None, Some(o)) => base.join(o),
-            (None, None) => return Err(invalid("[pipeline] output is not set; add output = \"out/<name>\" or pass --out DIR".into())),
-        };
+        let out =
+            match (&ov.out, &file.pipeline.output) {
+                (Some(o), _) => o.clone(),
+                (None, Some(o)) => base.join(o),
+                (None, None) => return Err(invalid(
+                    "[pipeline] output is not set; add output = \"out/<name>\" or pass --out DIR"
+                        .into(),
+                )),
+            };
 
         let msec = file.model.clone().unwrap_or_default();
         let model = match (&ov.model, &msec.path) {
@@ -235,13 +252,21 @@ impl Plan {
             "auto" => DeviceChoice::Auto,
             "cpu" => DeviceChoice::Cpu,
             "cuda" => DeviceChoice::Cuda,
-            d => return Err(invalid(format!("[model] device = {d:?}: use \"auto\", \"cpu\" or \"cuda\""))),
+            d => {
+                return Err(invalid(format!(
+                    "[model] device = {d:?}: use \"auto\", \"cpu\" or \"cuda\""
+                )))
+            }
         };
         let precision = match msec.precision.as_deref().unwrap_or("auto") {
             "auto" => PrecisionChoice::Auto,
             "fp32" => PrecisionChoice::Fp32,
             "bf16" => PrecisionChoice::Bf16,
-            p => return Err(invalid(format!("[model] precision = {p:?}: use \"auto\", \"fp32\" or \"bf16\""))),
+            p => {
+                return Err(invalid(format!(
+                    "[model] precision = {p:?}: use \"auto\", \"fp32\" or \"bf16\""
+                )))
+            }
         };
         if let Some(0) = msec.max_tokens {
             return Err(invalid("[model] max_tokens must be at least 1".into()));
@@ -265,26 +290,38 @@ impl Plan {
         let roster = org.roster.as_ref().map(|r| base.join(r));
         if let Some(r) = &roster {
             if !r.is_file() {
-                return Err(invalid(format!("[organization] roster {} does not exist", r.display())));
+                return Err(invalid(format!(
+                    "[organization] roster {} does not exist",
+                    r.display()
+                )));
             }
         }
         let topics = org.topics.as_ref().map(|t| base.join(t));
         if let Some(t) = &topics {
             if !t.is_file() {
-                return Err(invalid(format!("[organization] topics {} does not exist", t.display())));
+                return Err(invalid(format!(
+                    "[organization] topics {} does not exist",
+                    t.display()
+                )));
             }
         }
         let min_group_size = org.min_group_size.unwrap_or(5);
         if min_group_size < 1 {
-            return Err(invalid("[organization] min_group_size must be at least 1".into()));
+            return Err(invalid(
+                "[organization] min_group_size must be at least 1".into(),
+            ));
         }
         let spike_k = org.spike_k.unwrap_or(2.0);
         if !(spike_k.is_finite() && spike_k > 0.0) {
-            return Err(invalid("[organization] spike_k must be a positive number".into()));
+            return Err(invalid(
+                "[organization] spike_k must be a positive number".into(),
+            ));
         }
 
         if file.source.is_empty() {
-            return Err(invalid("no [[source]] sections: add at least one source".into()));
+            return Err(invalid(
+                "no [[source]] sections: add at least one source".into(),
+            ));
         }
         let mut sources = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -294,7 +331,9 @@ impl Plan {
                 return Err(invalid("a [[source]] has an empty name".into()));
             }
             if !seen.insert(s.name.clone()) {
-                return Err(ctx("two sources have this name; names must be unique".into()));
+                return Err(ctx(
+                    "two sources have this name; names must be unique".into()
+                ));
             }
             if s.columns.text.trim().is_empty() {
                 return Err(ctx("[source.columns] text is empty".into()));
@@ -344,7 +383,9 @@ impl Plan {
         let threads = match ov.threads {
             Some(0) => return Err(invalid("--threads must be at least 1".into())),
             Some(t) => t,
-            None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
         };
         let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
 
@@ -375,7 +416,10 @@ impl Plan {
 
     /// Files per source, for reports.
     pub fn inputs(&self) -> BTreeMap<String, Vec<PathBuf>> {
-        self.sources.iter().map(|s| (s.name.clone(), s.files.clone())).collect()
+        self.sources
+            .iter()
+            .map(|s| (s.name.clone(), s.files.clone()))
+            .collect()
     }
 }
 
@@ -434,11 +478,19 @@ text = "text"
     #[test]
     fn unknown_keys_and_missing_files_are_named() {
         let d = tempfile::tempdir().unwrap();
-        let p = write(d.path(), "p.toml", &OK.replace("segment = \"auto\"", "segment = \"auto\"\nsegmnt = 1"));
-        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        let p = write(
+            d.path(),
+            "p.toml",
+            &OK.replace("segment = \"auto\"", "segment = \"auto\"\nsegmnt = 1"),
+        );
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("segmnt"), "{e}");
         let p = write(d.path(), "q.toml", OK);
-        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("matches no file"), "{e}");
         assert!(e.contains("source 's'"), "{e}");
     }
@@ -446,6 +498,9 @@ text = "text"
     #[test]
     fn hub_ids_are_kept() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(resolve_model_ref(d.path(), "cardiffnlp/twitter-xlm-roberta-base-sentiment"), "cardiffnlp/twitter-xlm-roberta-base-sentiment");
+        assert_eq!(
+            resolve_model_ref(d.path(), "cardiffnlp/twitter-xlm-roberta-base-sentiment"),
+            "cardiffnlp/twitter-xlm-roberta-base-sentiment"
+        );
     }
 }

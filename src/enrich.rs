@@ -47,13 +47,19 @@ pub struct EnrichConfig {
 
 /// Lowercases and strips accents (NFD, combining marks dropped): `"Demissão"` → `"demissao"`.
 pub fn normalize(s: &str) -> String {
-    s.nfd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    s.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The words of a text after [`normalize`]: maximal runs of letters and digits.
 pub fn words(s: &str) -> Vec<String> {
     let n = normalize(s);
-    n.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    n.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Clone, Debug)]
@@ -73,7 +79,10 @@ fn parse_term(term: &str) -> Option<Vec<TermWord>> {
         let ws = words(body);
         let last = ws.len().saturating_sub(1);
         for (i, w) in ws.into_iter().enumerate() {
-            out.push(TermWord { word: w, prefix: prefix && i == last });
+            out.push(TermWord {
+                word: w,
+                prefix: prefix && i == last,
+            });
         }
     }
     if out.is_empty() {
@@ -94,10 +103,16 @@ pub struct TermMatcher {
 impl TermMatcher {
     /// Adds a term for `label`; returns false when the term has no words (e.g. only punctuation).
     pub fn add(&mut self, term: &str, label: usize) -> bool {
-        let Some(t) = parse_term(term) else { return false };
+        let Some(t) = parse_term(term) else {
+            return false;
+        };
         let idx = self.terms.len();
         let first = &t[0];
-        let map = if first.prefix { &mut self.prefix_first } else { &mut self.exact_first };
+        let map = if first.prefix {
+            &mut self.prefix_first
+        } else {
+            &mut self.exact_first
+        };
         map.entry(first.word.clone()).or_default().push(idx);
         self.terms.push((t, label));
         true
@@ -112,7 +127,13 @@ impl TermMatcher {
         if pos + ws.len() > tokens.len() {
             return false;
         }
-        ws.iter().zip(&tokens[pos..]).all(|(w, t)| if w.prefix { t.starts_with(&w.word) } else { *t == w.word })
+        ws.iter().zip(&tokens[pos..]).all(|(w, t)| {
+            if w.prefix {
+                t.starts_with(&w.word)
+            } else {
+                *t == w.word
+            }
+        })
     }
 
     /// Every (word position, label) where a term matches, in text order.
@@ -127,7 +148,11 @@ impl TermMatcher {
                 }
             }
             if !self.prefix_first.is_empty() {
-                for (end, _) in tok.char_indices().skip(1).chain(std::iter::once((tok.len(), ' '))) {
+                for (end, _) in tok
+                    .char_indices()
+                    .skip(1)
+                    .chain(std::iter::once((tok.len(), ' ')))
+                {
                     if let Some(c) = self.prefix_first.get(&tok[..end]) {
                         for &t in c {
                             if self.term_at(t, tokens, pos) {
@@ -165,13 +190,22 @@ pub struct Taxonomy {
     attrition: TermMatcher,
 }
 
-fn collect_terms(what: &str, v: &toml::Value, matcher: &mut TermMatcher, label: usize) -> anyhow::Result<usize> {
-    let table = v.as_table().with_context(|| format!("[{what}] must be a table of term lists (pt = [...], ...)"))?;
+fn collect_terms(
+    what: &str,
+    v: &toml::Value,
+    matcher: &mut TermMatcher,
+    label: usize,
+) -> anyhow::Result<usize> {
+    let table = v
+        .as_table()
+        .with_context(|| format!("[{what}] must be a table of term lists (pt = [...], ...)"))?;
     let mut n = 0;
     for (key, list) in table {
         let Some(arr) = list.as_array() else { continue };
         for item in arr {
-            let term = item.as_str().with_context(|| format!("[{what}] {key}: terms must be strings, found {item}"))?;
+            let term = item
+                .as_str()
+                .with_context(|| format!("[{what}] {key}: terms must be strings, found {item}"))?;
             if !matcher.add(term, label) {
                 bail!("[{what}] {key}: term {term:?} has no letters or digits");
             }
@@ -184,7 +218,8 @@ fn collect_terms(what: &str, v: &toml::Value, matcher: &mut TermMatcher, label: 
 impl Taxonomy {
     /// Parses a taxonomy in the `pipelines/topics.toml` format.
     pub fn parse(src: &str) -> anyhow::Result<Taxonomy> {
-        let doc: Ordered<Ordered<toml::Value>> = toml::from_str(src).context("topic taxonomy is not valid TOML")?;
+        let doc: Ordered<Ordered<toml::Value>> =
+            toml::from_str(src).context("topic taxonomy is not valid TOML")?;
         let mut tax = Taxonomy {
             internal_names: vec![],
             internal: TermMatcher::default(),
@@ -236,7 +271,10 @@ impl Taxonomy {
             Segment::Internal => (&self.internal_names, &self.internal),
             Segment::External => (&self.external_names, &self.external),
         };
-        m.labels(tokens).into_iter().map(|l| names[l].clone()).collect()
+        m.labels(tokens)
+            .into_iter()
+            .map(|l| names[l].clone())
+            .collect()
     }
 
     /// Whether intent-to-leave language appears (sentiment not considered).
@@ -256,7 +294,10 @@ impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for Ordered<V> {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a table")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
                 let mut v = Vec::new();
                 while let Some((k, x)) = m.next_entry::<String, V>()? {
                     v.push((k, x));
@@ -307,7 +348,10 @@ impl BrandMatcher {
     /// Names with no letters or digits are skipped (reported by [`EnrichConfig::build`]).
     pub fn new(brands: &[String], competitors: &[String]) -> BrandMatcher {
         let mut m = BrandMatcher::default();
-        let all = brands.iter().map(|b| (b, BrandKind::Brand)).chain(competitors.iter().map(|c| (c, BrandKind::Competitor)));
+        let all = brands
+            .iter()
+            .map(|b| (b, BrandKind::Brand))
+            .chain(competitors.iter().map(|c| (c, BrandKind::Competitor)));
         for (name, kind) in all {
             let ws = words(name);
             if ws.is_empty() || m.name_words.contains(&ws) {
@@ -329,7 +373,11 @@ impl BrandMatcher {
     /// The kind of a brand value as it appears in the aggregates.
     pub fn kind_of(&self, brand: &str) -> BrandKind {
         let ws = words(brand);
-        self.name_words.iter().position(|n| *n == ws).map(|i| self.names[i].1).unwrap_or(BrandKind::Other)
+        self.name_words
+            .iter()
+            .position(|n| *n == ws)
+            .map(|i| self.names[i].1)
+            .unwrap_or(BrandKind::Other)
     }
 
     /// (brand mentioned, competitor mentioned) in the text or the `brand` field.
@@ -337,7 +385,12 @@ impl BrandMatcher {
         let mut brand = false;
         let mut comp = false;
         let field_tokens = brand_field.map(words).unwrap_or_default();
-        for (_, l) in self.matcher.find(text_tokens).into_iter().chain(self.matcher.find(&field_tokens)) {
+        for (_, l) in self
+            .matcher
+            .find(text_tokens)
+            .into_iter()
+            .chain(self.matcher.find(&field_tokens))
+        {
             match self.names[l].1 {
                 BrandKind::Brand => brand = true,
                 BrandKind::Competitor => comp = true,
@@ -378,7 +431,8 @@ impl BrandMatcher {
 /// Reproducible outside pulso, e.g. in Python:
 /// `hmac.new(key, author.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]`.
 pub fn pseudonymize(key: &[u8], author: &str) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     mac.update(author.trim().to_lowercase().as_bytes());
     let full = hex::encode(mac.finalize().into_bytes());
     full[..PSEUDONYM_HEX_LEN].to_string()
@@ -402,14 +456,18 @@ impl EnrichConfig {
         let taxonomy = match &self.topics_path {
             None => Taxonomy::builtin(),
             Some(p) => {
-                let src = std::fs::read_to_string(p).with_context(|| format!("cannot read topic taxonomy {}", p.display()))?;
-                Taxonomy::parse(&src).with_context(|| format!("in topic taxonomy {}", p.display()))?
+                let src = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read topic taxonomy {}", p.display()))?;
+                Taxonomy::parse(&src)
+                    .with_context(|| format!("in topic taxonomy {}", p.display()))?
             }
         };
         let mut config_warnings = Vec::new();
         for n in self.brands.iter().chain(&self.competitors) {
             if words(n).is_empty() {
-                config_warnings.push(format!("brand/competitor name {n:?} has no letters or digits and is ignored"));
+                config_warnings.push(format!(
+                    "brand/competitor name {n:?} has no letters or digits and is ignored"
+                ));
             }
         }
         if let Some(k) = &self.pseudonym_key {
@@ -434,13 +492,20 @@ impl EnrichConfig {
 }
 
 impl Enricher {
-    pub fn enrich(&self, record: &InputRecord, routing: &Routing, lang: Lang, scored: &Scored) -> Enrichment {
+    pub fn enrich(
+        &self,
+        record: &InputRecord,
+        routing: &Routing,
+        lang: Lang,
+        scored: &Scored,
+    ) -> Enrichment {
         let _ = lang; // every language's terms apply to every text (see pipelines/topics.toml)
         let tokens = words(&record.text);
         let topics = self.taxonomy.topics(routing.segment, &tokens);
         match routing.segment {
             Segment::Internal => {
-                let attrition = self.taxonomy.intent_to_leave(&tokens) && scored.sentiment == Sentiment::Negative;
+                let attrition = self.taxonomy.intent_to_leave(&tokens)
+                    && scored.sentiment == Sentiment::Negative;
                 let author_id = match (&self.key, record.author.as_deref().map(str::trim)) {
                     (_, None) | (_, Some("")) => None,
                     (Some(k), Some(a)) => Some(pseudonymize(k, &crate::route::author_key(a))),
@@ -503,5 +568,11 @@ pub fn engagement(r: &InputRecord) -> Option<i64> {
     if parts.iter().all(Option::is_none) {
         return None;
     }
-    Some(parts.iter().flatten().map(|v| (*v).max(0)).fold(0i64, i64::saturating_add))
+    Some(
+        parts
+            .iter()
+            .flatten()
+            .map(|v| (*v).max(0))
+            .fold(0i64, i64::saturating_add),
+    )
 }

@@ -100,7 +100,11 @@ pub struct EvalReport {
 }
 
 /// Metrics of predictions against gold labels over `classes` (the gold classes of the file).
-pub fn metrics(gold: &[Sentiment], pred: &[Sentiment], classes: &[Sentiment]) -> (f64, f64, Vec<ClassMetrics>, Confusion) {
+pub fn metrics(
+    gold: &[Sentiment],
+    pred: &[Sentiment],
+    classes: &[Sentiment],
+) -> (f64, f64, Vec<ClassMetrics>, Confusion) {
     assert_eq!(gold.len(), pred.len());
     let k = classes.len();
     let pos = |s: Sentiment| classes.iter().position(|&c| c == s);
@@ -121,14 +125,48 @@ pub fn metrics(gold: &[Sentiment], pred: &[Sentiment], classes: &[Sentiment]) ->
         let tp = matrix[ci][ci];
         let support = gold.iter().filter(|&&g| g == c).count();
         let predicted = pred.iter().filter(|&&p| p == c).count();
-        let precision = if predicted == 0 { 0.0 } else { tp as f64 / predicted as f64 };
-        let recall = if support == 0 { 0.0 } else { tp as f64 / support as f64 };
-        let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-        per_class.push(ClassMetrics { label: c, precision, recall, f1, support });
+        let precision = if predicted == 0 {
+            0.0
+        } else {
+            tp as f64 / predicted as f64
+        };
+        let recall = if support == 0 {
+            0.0
+        } else {
+            tp as f64 / support as f64
+        };
+        let f1 = if precision + recall == 0.0 {
+            0.0
+        } else {
+            2.0 * precision * recall / (precision + recall)
+        };
+        per_class.push(ClassMetrics {
+            label: c,
+            precision,
+            recall,
+            f1,
+            support,
+        });
     }
-    let accuracy = if n == 0 { 0.0 } else { correct as f64 / n as f64 };
-    let macro_f1 = if k == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64 };
-    (accuracy, macro_f1, per_class, Confusion { labels: classes.to_vec(), matrix })
+    let accuracy = if n == 0 {
+        0.0
+    } else {
+        correct as f64 / n as f64
+    };
+    let macro_f1 = if k == 0 {
+        0.0
+    } else {
+        per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64
+    };
+    (
+        accuracy,
+        macro_f1,
+        per_class,
+        Confusion {
+            labels: classes.to_vec(),
+            matrix,
+        },
+    )
 }
 
 /// A labelled row.
@@ -146,7 +184,11 @@ enum Format {
 }
 
 fn sniff_format(path: &Path) -> anyhow::Result<Format> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "tsv" | "tab" => return Ok(Format::Tsv),
         "jsonl" | "ndjson" => return Ok(Format::JsonLines),
@@ -155,7 +197,9 @@ fn sniff_format(path: &Path) -> anyhow::Result<Format> {
     }
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut first = String::new();
-    BufReader::new(f).read_line(&mut first).with_context(|| format!("cannot read {}", path.display()))?;
+    BufReader::new(f)
+        .read_line(&mut first)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(if first.trim_start().starts_with('{') {
         Format::JsonLines
     } else if first.contains('\t') {
@@ -194,16 +238,26 @@ const LABEL_HELP: &str = "negative|neutral|positive, 0|1|2 (0 = negative) or -1|
 fn column_index(header: &[String], want: &str) -> Option<usize> {
     header
         .iter()
-        .position(|h| h.trim().trim_start_matches('\u{feff}').eq_ignore_ascii_case(want.trim()))
+        .position(|h| {
+            h.trim()
+                .trim_start_matches('\u{feff}')
+                .eq_ignore_ascii_case(want.trim())
+        })
         .or_else(|| want.trim().parse::<usize>().ok())
 }
 
 /// Reads a labelled file (see module docs). Errors name the file, line and field.
-pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> anyhow::Result<Vec<LabelledText>> {
+pub fn read_labelled(
+    path: &Path,
+    text_column: &str,
+    label_column: &str,
+) -> anyhow::Result<Vec<LabelledText>> {
     let file = path.display().to_string();
     let mut rows: Vec<(usize, String, String, RawLabel)> = Vec::new(); // line, text, raw label, parsed
     let bad_label = |line: usize, v: &str| {
-        anyhow!("{file}:{line}: field '{label_column}' is {v:?}, not a sentiment label ({LABEL_HELP})")
+        anyhow!(
+            "{file}:{line}: field '{label_column}' is {v:?}, not a sentiment label ({LABEL_HELP})"
+        )
     };
     match sniff_format(path)? {
         Format::JsonLines => {
@@ -214,19 +268,25 @@ pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> anyh
                 if line.trim().is_empty() {
                     continue;
                 }
-                let v: serde_json::Value =
-                    serde_json::from_str(&line).map_err(|e| anyhow!("{file}:{ln}: not valid JSON: {e}"))?;
-                let obj = v.as_object().ok_or_else(|| anyhow!("{file}:{ln}: not a JSON object"))?;
+                let v: serde_json::Value = serde_json::from_str(&line)
+                    .map_err(|e| anyhow!("{file}:{ln}: not valid JSON: {e}"))?;
+                let obj = v
+                    .as_object()
+                    .ok_or_else(|| anyhow!("{file}:{ln}: not a JSON object"))?;
                 let text = match obj.get(text_column) {
                     Some(serde_json::Value::String(s)) => s.clone(),
                     Some(_) => bail!("{file}:{ln}: field '{text_column}' is not a string"),
-                    None => bail!("{file}:{ln}: field '{text_column}' is missing (use --text-column)"),
+                    None => {
+                        bail!("{file}:{ln}: field '{text_column}' is missing (use --text-column)")
+                    }
                 };
                 let raw = match obj.get(label_column) {
                     Some(serde_json::Value::String(s)) => s.clone(),
                     Some(serde_json::Value::Number(n)) => n.to_string(),
                     Some(other) => return Err(bad_label(ln, &other.to_string())),
-                    None => bail!("{file}:{ln}: field '{label_column}' is missing (use --label-column)"),
+                    None => {
+                        bail!("{file}:{ln}: field '{label_column}' is missing (use --label-column)")
+                    }
                 };
                 let parsed = parse_raw_label(&raw).ok_or_else(|| bad_label(ln, &raw))?;
                 rows.push((ln, text, raw, parsed));
@@ -238,23 +298,46 @@ pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> anyh
             if fmt == Format::Tsv {
                 b.delimiter(b'\t').quoting(false);
             }
-            let mut rdr = b.from_path(path).with_context(|| format!("cannot open {file}"))?;
+            let mut rdr = b
+                .from_path(path)
+                .with_context(|| format!("cannot open {file}"))?;
             let mut records = rdr.records();
             let first = match records.next() {
                 None => bail!("{file} is empty"),
                 Some(r) => r.map_err(|e| anyhow!("{file}: {e}"))?,
             };
             let first_fields: Vec<String> = first.iter().map(str::to_string).collect();
-            let named_text = first_fields.iter().any(|h| h.trim().eq_ignore_ascii_case(text_column.trim()));
-            let named_label = first_fields.iter().any(|h| h.trim().eq_ignore_ascii_case(label_column.trim()));
+            let named_text = first_fields
+                .iter()
+                .any(|h| h.trim().eq_ignore_ascii_case(text_column.trim()));
+            let named_label = first_fields
+                .iter()
+                .any(|h| h.trim().eq_ignore_ascii_case(label_column.trim()));
             let (ti, li, first_is_data) = if named_text && named_label {
-                (column_index(&first_fields, text_column).unwrap(), column_index(&first_fields, label_column).unwrap(), false)
+                (
+                    column_index(&first_fields, text_column).unwrap(),
+                    column_index(&first_fields, label_column).unwrap(),
+                    false,
+                )
             } else if let (Some(ti), Some(li)) = (
-                text_column.trim().parse::<usize>().ok().or(named_text.then(|| column_index(&first_fields, text_column).unwrap())),
-                label_column.trim().parse::<usize>().ok().or(named_label.then(|| column_index(&first_fields, label_column).unwrap())),
+                text_column
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .or(named_text.then(|| column_index(&first_fields, text_column).unwrap())),
+                label_column
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .or(named_label.then(|| column_index(&first_fields, label_column).unwrap())),
             ) {
                 // Indices given: the first row is data unless its label cell is not a label (a header).
-                let is_data = !named_text && !named_label && first_fields.get(li).map(|v| parse_raw_label(v).is_some()).unwrap_or(false);
+                let is_data = !named_text
+                    && !named_label
+                    && first_fields
+                        .get(li)
+                        .map(|v| parse_raw_label(v).is_some())
+                        .unwrap_or(false);
                 (ti, li, is_data)
             } else if first_fields.len() == 2 && parse_raw_label(&first_fields[1]).is_some() {
                 (0, 1, true) // headerless text,label
@@ -279,7 +362,10 @@ pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> anyh
                 Ok(())
             };
             if first_is_data {
-                take(&first, first.position().map(|p| p.line() as usize).unwrap_or(1))?;
+                take(
+                    &first,
+                    first.position().map(|p| p.line() as usize).unwrap_or(1),
+                )?;
             }
             for rec in records {
                 let rec = rec.map_err(|e| anyhow!("{file}: {e}"))?;
@@ -292,11 +378,24 @@ pub fn read_labelled(path: &Path, text_column: &str, label_column: &str) -> anyh
         }
     }
     // Decide the numeric scheme for the whole file.
-    let nums: Vec<i64> = rows.iter().filter_map(|r| if let RawLabel::Number(n) = r.3 { Some(n) } else { None }).collect();
+    let nums: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| {
+            if let RawLabel::Number(n) = r.3 {
+                Some(n)
+            } else {
+                None
+            }
+        })
+        .collect();
     let has_minus = nums.contains(&-1);
     let has_two = nums.contains(&2);
     if has_minus && has_two {
-        let ln = rows.iter().find(|r| matches!(r.3, RawLabel::Number(2))).map(|r| r.0).unwrap_or(0);
+        let ln = rows
+            .iter()
+            .find(|r| matches!(r.3, RawLabel::Number(2)))
+            .map(|r| r.0)
+            .unwrap_or(0);
         bail!("{file}:{ln}: field '{label_column}' mixes -1 and 2; use one scheme ({LABEL_HELP})");
     }
     let map_num = |n: i64| -> Sentiment {
@@ -380,13 +479,34 @@ pub fn write_report(r: &EvalReport, json: bool, out: &mut dyn Write) -> std::io:
     }
     writeln!(out, "file      {}", r.file)?;
     writeln!(out, "model     {}", r.model)?;
-    writeln!(out, "n         {}{}", r.n, if r.binary { "  (binary: negative vs positive)" } else { "" })?;
+    writeln!(
+        out,
+        "n         {}{}",
+        r.n,
+        if r.binary {
+            "  (binary: negative vs positive)"
+        } else {
+            ""
+        }
+    )?;
     writeln!(out, "accuracy  {:.4}", r.accuracy)?;
     writeln!(out, "macro-F1  {:.4}", r.macro_f1)?;
     writeln!(out)?;
-    writeln!(out, "{:<10} {:>9} {:>9} {:>9} {:>9}", "class", "precision", "recall", "f1", "support")?;
+    writeln!(
+        out,
+        "{:<10} {:>9} {:>9} {:>9} {:>9}",
+        "class", "precision", "recall", "f1", "support"
+    )?;
     for c in &r.per_class {
-        writeln!(out, "{:<10} {:>9.4} {:>9.4} {:>9.4} {:>9}", c.label.as_str(), c.precision, c.recall, c.f1, c.support)?;
+        writeln!(
+            out,
+            "{:<10} {:>9.4} {:>9.4} {:>9.4} {:>9}",
+            c.label.as_str(),
+            c.precision,
+            c.recall,
+            c.f1,
+            c.support
+        )?;
     }
     writeln!(out)?;
     writeln!(out, "confusion (rows = gold, columns = predicted)")?;
@@ -403,7 +523,11 @@ pub fn write_report(r: &EvalReport, json: bool, out: &mut dyn Write) -> std::io:
         writeln!(out)?;
     }
     writeln!(out)?;
-    writeln!(out, "{:.1} texts/s ({:.1} s)", r.texts_per_second, r.seconds)
+    writeln!(
+        out,
+        "{:.1} texts/s ({:.1} s)",
+        r.texts_per_second, r.seconds
+    )
 }
 
 /// `pulso eval`: evaluates and prints to stdout (table, or JSON with `args.json`).
@@ -432,13 +556,26 @@ mod tests {
     fn three_class_known_answer() {
         // gold:  N N N U U P P P P P
         // pred:  N N U U N P P P U N
-        let gold = [Negative, Negative, Negative, Neutral, Neutral, Positive, Positive, Positive, Positive, Positive];
-        let pred = [Negative, Negative, Neutral, Neutral, Negative, Positive, Positive, Positive, Neutral, Negative];
+        let gold = [
+            Negative, Negative, Negative, Neutral, Neutral, Positive, Positive, Positive, Positive,
+            Positive,
+        ];
+        let pred = [
+            Negative, Negative, Neutral, Neutral, Negative, Positive, Positive, Positive, Neutral,
+            Negative,
+        ];
         let (acc, mf1, pc, conf) = metrics(&gold, &pred, &Sentiment::ALL);
         assert!(close(acc, 0.6));
-        assert_eq!(conf.matrix, vec![vec![2, 1, 0], vec![1, 1, 0], vec![1, 1, 3]]);
+        assert_eq!(
+            conf.matrix,
+            vec![vec![2, 1, 0], vec![1, 1, 0], vec![1, 1, 3]]
+        );
         // negative: tp 2, predicted 4, support 3 -> p .5, r .6667, f1 .571428...
-        assert!(close(pc[0].precision, 0.5) && close(pc[0].recall, 2.0 / 3.0) && close(pc[0].f1, 4.0 / 7.0));
+        assert!(
+            close(pc[0].precision, 0.5)
+                && close(pc[0].recall, 2.0 / 3.0)
+                && close(pc[0].f1, 4.0 / 7.0)
+        );
         // neutral: tp 1, predicted 3, support 2 -> p .3333, r .5, f1 .4
         assert!(close(pc[1].f1, 0.4));
         // positive: tp 3, predicted 3, support 5 -> p 1, r .6, f1 .75
@@ -458,7 +595,11 @@ mod tests {
         assert!(close(pc[0].f1, 0.8) && close(pc[1].f1, 2.0 / 3.0));
         assert!(close(mf1, (0.8 + 2.0 / 3.0) / 2.0));
         // A class never predicted has precision 0 and f1 0, not NaN.
-        let (_, _, pc, _) = metrics(&[Negative, Positive], &[Negative, Negative], &[Negative, Positive]);
+        let (_, _, pc, _) = metrics(
+            &[Negative, Positive],
+            &[Negative, Negative],
+            &[Negative, Positive],
+        );
         assert_eq!(pc[1].precision, 0.0);
         assert_eq!(pc[1].f1, 0.0);
     }
@@ -473,30 +614,51 @@ mod tests {
 
     #[test]
     fn reads_formats_and_schemes() {
-        let p = write_tmp("a.csv", "id,text,label\n1,\"good, really\",positive\n2,meh,Neutral\n3,bad,NEGATIVE\n");
+        let p = write_tmp(
+            "a.csv",
+            "id,text,label\n1,\"good, really\",positive\n2,meh,Neutral\n3,bad,NEGATIVE\n",
+        );
         let r = read_labelled(&p, "text", "label").unwrap();
-        assert_eq!(r.iter().map(|x| x.label).collect::<Vec<_>>(), vec![Positive, Neutral, Negative]);
+        assert_eq!(
+            r.iter().map(|x| x.label).collect::<Vec<_>>(),
+            vec![Positive, Neutral, Negative]
+        );
         assert_eq!(r[0].text, "good, really");
 
         let p = write_tmp("b.tsv", "sentence\tlabel\n\"quoted\" text\t1\nbad\t0\n");
         let r = read_labelled(&p, "sentence", "label").unwrap();
         assert_eq!(r[0].text, "\"quoted\" text");
-        assert_eq!(r.iter().map(|x| x.label).collect::<Vec<_>>(), vec![Positive, Negative]);
+        assert_eq!(
+            r.iter().map(|x| x.label).collect::<Vec<_>>(),
+            vec![Positive, Negative]
+        );
 
-        let p = write_tmp("uci.txt", "Wow... Loved this place.\t1\nCrust is not good.\t0\n");
+        let p = write_tmp(
+            "uci.txt",
+            "Wow... Loved this place.\t1\nCrust is not good.\t0\n",
+        );
         let r = read_labelled(&p, "text", "label").unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].label, Positive);
 
         let p = write_tmp("c.jsonl", "{\"text\":\"a\",\"label\":2}\n{\"text\":\"b\",\"label\":0}\n\n{\"text\":\"c\",\"label\":\"1\"}\n");
         let r = read_labelled(&p, "text", "label").unwrap();
-        assert_eq!(r.iter().map(|x| x.label).collect::<Vec<_>>(), vec![Positive, Negative, Neutral]);
+        assert_eq!(
+            r.iter().map(|x| x.label).collect::<Vec<_>>(),
+            vec![Positive, Negative, Neutral]
+        );
 
         let p = write_tmp("d.csv", "text,label\na,-1\nb,0\nc,1\n");
         let r = read_labelled(&p, "text", "label").unwrap();
-        assert_eq!(r.iter().map(|x| x.label).collect::<Vec<_>>(), vec![Negative, Neutral, Positive]);
+        assert_eq!(
+            r.iter().map(|x| x.label).collect::<Vec<_>>(),
+            vec![Negative, Neutral, Positive]
+        );
 
-        let p = write_tmp("semeval.tsv", "11\tneutral\tsome tweet\n12\tpositive\tyay\n");
+        let p = write_tmp(
+            "semeval.tsv",
+            "11\tneutral\tsome tweet\n12\tpositive\tyay\n",
+        );
         let r = read_labelled(&p, "2", "1").unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].text, "yay");
@@ -506,14 +668,23 @@ mod tests {
     fn bad_rows_name_file_line_field() {
         let p = write_tmp("bad.csv", "text,label\nok,positive\nhmm,maybe\n");
         let e = read_labelled(&p, "text", "label").unwrap_err().to_string();
-        assert!(e.contains("bad.csv:3") && e.contains("'label'") && e.contains("maybe"), "{e}");
+        assert!(
+            e.contains("bad.csv:3") && e.contains("'label'") && e.contains("maybe"),
+            "{e}"
+        );
         let p = write_tmp("short.csv", "text,label\nok,positive\nonly-text\n");
         let e = read_labelled(&p, "text", "label").unwrap_err().to_string();
         assert!(e.contains("short.csv:3") && e.contains("'label'"), "{e}");
         let p = write_tmp("nocol.csv", "body,label\nok,positive\n");
         let e = read_labelled(&p, "text", "label").unwrap_err().to_string();
-        assert!(e.contains("nocol.csv:1") && e.contains("--text-column"), "{e}");
-        let p = write_tmp("bad.jsonl", "{\"text\":\"a\",\"label\":\"positive\"}\n{\"label\":\"negative\"}\n");
+        assert!(
+            e.contains("nocol.csv:1") && e.contains("--text-column"),
+            "{e}"
+        );
+        let p = write_tmp(
+            "bad.jsonl",
+            "{\"text\":\"a\",\"label\":\"positive\"}\n{\"label\":\"negative\"}\n",
+        );
         let e = read_labelled(&p, "text", "label").unwrap_err().to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("'text'"), "{e}");
     }

@@ -19,7 +19,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum IngestError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
 }
@@ -37,7 +40,10 @@ pub type Rows = Box<dyn Iterator<Item = Result<Item, IngestError>> + Send>;
 /// Opens one file of a source.
 pub fn open(source: &SourcePlan, file: &Path) -> Result<Rows, IngestError> {
     let name: Arc<str> = Arc::from(source.name.as_str());
-    let ex = Extractor { source: name, columns: source.columns.clone() };
+    let ex = Extractor {
+        source: name,
+        columns: source.columns.clone(),
+    };
     match source.format {
         Format::Csv => csv_rows(ex, file, source.delimiter),
         Format::Jsonl => jsonl_rows(ex, file),
@@ -57,7 +63,9 @@ pub fn estimate_rows(format: Format, file: &Path) -> u64 {
             })
             .unwrap_or(0),
         Format::Csv | Format::Jsonl => {
-            let Ok(mut f) = File::open(file) else { return 0 };
+            let Ok(mut f) = File::open(file) else {
+                return 0;
+            };
             let mut buf = vec![0u8; 1 << 16];
             let mut n = 0u64;
             while let Ok(k) = f.read(&mut buf) {
@@ -131,10 +139,20 @@ struct Extractor {
 
 impl Extractor {
     fn reject(&self, location: String, raw: String, reason: RejectReason) -> Item {
-        Item::Reject(Reject { source: self.source.clone(), location, raw, reason })
+        Item::Reject(Reject {
+            source: self.source.clone(),
+            location,
+            raw,
+            reason,
+        })
     }
 
-    fn build<'a>(&self, location: String, raw: String, get: impl Fn(&str) -> Option<Val<'a>>) -> Item {
+    fn build<'a>(
+        &self,
+        location: String,
+        raw: String,
+        get: impl Fn(&str) -> Option<Val<'a>>,
+    ) -> Item {
         let c = &self.columns;
         let text_of = |col: &Option<String>| -> Option<String> {
             col.as_deref()
@@ -160,16 +178,32 @@ impl Extractor {
         let event_time = match &c.timestamp {
             None => None,
             Some(col) => match get(col) {
-                None => return self.reject(location, raw, RejectReason::MissingField("timestamp".into())),
+                None => {
+                    return self.reject(
+                        location,
+                        raw,
+                        RejectReason::MissingField("timestamp".into()),
+                    )
+                }
                 Some(Val::Int(i)) => match epoch_to_micros(i) {
                     Some(t) => Some(t),
-                    None => return self.reject(location, raw, RejectReason::BadTimestamp(i.to_string())),
+                    None => {
+                        return self.reject(
+                            location,
+                            raw,
+                            RejectReason::BadTimestamp(i.to_string()),
+                        )
+                    }
                 },
                 Some(Val::Float(f)) if f.is_finite() => Some((f * 1e6).round() as i64),
                 Some(v) => {
                     let s = v.into_string();
                     if s.trim().is_empty() {
-                        return self.reject(location, raw, RejectReason::MissingField("timestamp".into()));
+                        return self.reject(
+                            location,
+                            raw,
+                            RejectReason::MissingField("timestamp".into()),
+                        );
                     }
                     match parse_timestamp(&s) {
                         Some(t) => Some(t),
@@ -179,7 +213,9 @@ impl Extractor {
             },
         };
         let int_of = |name: &str, col: &Option<String>| -> Result<Option<i64>, RejectReason> {
-            let Some(v) = col.as_deref().and_then(&get) else { return Ok(None) };
+            let Some(v) = col.as_deref().and_then(&get) else {
+                return Ok(None);
+            };
             match v {
                 Val::Int(i) => Ok(Some(i)),
                 Val::Float(f) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i64)),
@@ -188,7 +224,12 @@ impl Extractor {
                     let t = s.trim();
                     t.parse::<i64>()
                         .ok()
-                        .or_else(|| t.parse::<f64>().ok().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                        .or_else(|| {
+                            t.parse::<f64>()
+                                .ok()
+                                .filter(|f| f.fract() == 0.0)
+                                .map(|f| f as i64)
+                        })
                         .map(Some)
                         .ok_or_else(|| RejectReason::BadNumber(name.into()))
                 }
@@ -196,7 +237,9 @@ impl Extractor {
             }
         };
         let float_of = |name: &str, col: &Option<String>| -> Result<Option<f64>, RejectReason> {
-            let Some(v) = col.as_deref().and_then(&get) else { return Ok(None) };
+            let Some(v) = col.as_deref().and_then(&get) else {
+                return Ok(None);
+            };
             match v {
                 Val::Int(i) => Ok(Some(i as f64)),
                 Val::Float(f) if f.is_finite() => Ok(Some(f)),
@@ -250,21 +293,45 @@ impl Extractor {
     /// A JSON object row (JSON Lines, or a Parquet row rendered as JSON).
     fn from_json(&self, location: String, raw: String, v: &Value) -> Item {
         if !v.is_object() {
-            return self.reject(location, raw, RejectReason::MalformedRow("the line is JSON but not an object".into()));
+            return self.reject(
+                location,
+                raw,
+                RejectReason::MalformedRow("the line is JSON but not an object".into()),
+            );
         }
-        self.build(location, raw.clone(), |col| json_path(v, col).and_then(json_val))
+        self.build(location, raw.clone(), |col| {
+            json_path(v, col).and_then(json_val)
+        })
     }
 }
 
 fn csv_rows(ex: Extractor, file: &Path, delimiter: u8) -> Result<Rows, IngestError> {
-    let io = |source| IngestError::Io { path: file.into(), source };
+    let io = |source| IngestError::Io {
+        path: file.into(),
+        source,
+    };
     let f = File::open(file).map_err(io)?;
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).has_headers(true).from_reader(f);
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(f);
     let headers = rdr
         .byte_headers()
-        .map_err(|e| IngestError::Format { path: file.into(), message: format!("cannot read the CSV header: {e}") })?
+        .map_err(|e| IngestError::Format {
+            path: file.into(),
+            message: format!("cannot read the CSV header: {e}"),
+        })?
         .clone();
-    let headers: Vec<String> = headers.iter().map(|h| String::from_utf8_lossy(h).trim_start_matches('\u{feff}').trim().to_string()).collect();
+    let headers: Vec<String> = headers
+        .iter()
+        .map(|h| {
+            String::from_utf8_lossy(h)
+                .trim_start_matches('\u{feff}')
+                .trim()
+                .to_string()
+        })
+        .collect();
     check_columns(&ex.columns, file, &headers)?;
     let path = file.to_path_buf();
     let display = file.display().to_string();
@@ -282,7 +349,10 @@ fn csv_rows(ex: Extractor, file: &Path, delimiter: u8) -> Result<Rows, IngestErr
             Err(e) => {
                 // The csv crate only fails on I/O errors in flexible mode; report and stop this file.
                 done = true;
-                Some(Err(IngestError::Format { path: path.clone(), message: format!("CSV read error: {e}") }))
+                Some(Err(IngestError::Format {
+                    path: path.clone(),
+                    message: format!("CSV read error: {e}"),
+                }))
             }
             Ok(true) => {
                 let line = rec.position().map(|p| p.line()).unwrap_or(0);
@@ -292,14 +362,20 @@ fn csv_rows(ex: Extractor, file: &Path, delimiter: u8) -> Result<Rows, IngestErr
                     return Some(Ok(ex.reject(
                         location,
                         raw,
-                        RejectReason::MalformedRow(format!("expected {} fields, found {}", headers.len(), rec.len())),
+                        RejectReason::MalformedRow(format!(
+                            "expected {} fields, found {}",
+                            headers.len(),
+                            rec.len()
+                        )),
                     )));
                 }
                 let mut fields = Vec::with_capacity(rec.len());
                 for f in rec.iter() {
                     match std::str::from_utf8(f) {
                         Ok(s) => fields.push(s),
-                        Err(_) => return Some(Ok(ex.reject(location, raw, RejectReason::InvalidUtf8))),
+                        Err(_) => {
+                            return Some(Ok(ex.reject(location, raw, RejectReason::InvalidUtf8)))
+                        }
                     }
                 }
                 let get = |col: &str| -> Option<Val<'_>> {
@@ -316,7 +392,10 @@ fn csv_rows(ex: Extractor, file: &Path, delimiter: u8) -> Result<Rows, IngestErr
 }
 
 fn reencode_csv(rec: &csv::ByteRecord, delimiter: u8) -> String {
-    let mut w = csv::WriterBuilder::new().delimiter(delimiter).terminator(csv::Terminator::Any(b'\n')).from_writer(Vec::new());
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
     let _ = w.write_byte_record(rec);
     let bytes = w.into_inner().unwrap_or_default();
     let s = String::from_utf8_lossy(&bytes);
@@ -374,7 +453,10 @@ fn configured_columns(c: &Columns) -> Vec<(&'static str, String)> {
 }
 
 fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
-    let f = File::open(file).map_err(|source| IngestError::Io { path: file.into(), source })?;
+    let f = File::open(file).map_err(|source| IngestError::Io {
+        path: file.into(),
+        source,
+    })?;
     let mut rdr = BufReader::with_capacity(1 << 16, f);
     let path = file.to_path_buf();
     let display = file.display().to_string();
@@ -384,7 +466,12 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
         buf.clear();
         match rdr.read_until(b'\n', &mut buf) {
             Ok(0) => return None,
-            Err(e) => return Some(Err(IngestError::Io { path: path.clone(), source: e })),
+            Err(e) => {
+                return Some(Err(IngestError::Io {
+                    path: path.clone(),
+                    source: e,
+                }))
+            }
             Ok(_) => {}
         }
         line_no += 1;
@@ -405,7 +492,11 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
         let raw = s.to_string();
         return Some(Ok(match serde_json::from_str::<Value>(s) {
             Ok(v) => ex.from_json(location, raw, &v),
-            Err(e) => ex.reject(location, raw, RejectReason::MalformedRow(format!("invalid JSON: {e}"))),
+            Err(e) => ex.reject(
+                location,
+                raw,
+                RejectReason::MalformedRow(format!("invalid JSON: {e}")),
+            ),
         }));
     });
     Ok(Box::new(iter))
@@ -413,15 +504,30 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
 
 fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let fmt_err = |message: String| IngestError::Format { path: file.into(), message };
-    let f = File::open(file).map_err(|source| IngestError::Io { path: file.into(), source })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| fmt_err(format!("not a readable Parquet file: {e}")))?;
-    let top: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    let fmt_err = |message: String| IngestError::Format {
+        path: file.into(),
+        message,
+    };
+    let f = File::open(file).map_err(|source| IngestError::Io {
+        path: file.into(),
+        source,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| fmt_err(format!("not a readable Parquet file: {e}")))?;
+    let top: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     // Dotted paths address struct fields; check only the top-level name.
     let wanted = configured_columns(&ex.columns);
     let missing: Vec<String> = wanted
         .iter()
-        .filter(|(_, col)| !top.iter().any(|h| h == col || col.starts_with(&format!("{h}."))))
+        .filter(|(_, col)| {
+            !top.iter()
+                .any(|h| h == col || col.starts_with(&format!("{h}.")))
+        })
         .map(|(f, col)| format!("{f} = {col:?}"))
         .collect();
     if !missing.is_empty() {
@@ -431,7 +537,10 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
             top.join(", ")
         )));
     }
-    let reader = builder.with_batch_size(1024).build().map_err(|e| fmt_err(e.to_string()))?;
+    let reader = builder
+        .with_batch_size(1024)
+        .build()
+        .map_err(|e| fmt_err(e.to_string()))?;
     let path = file.to_path_buf();
     let display = file.display().to_string();
     let mut row = 0u64;
@@ -449,20 +558,29 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
             }
             Some(Err(e)) => {
                 reader = None;
-                return Some(Err(IngestError::Format { path: path.clone(), message: format!("Parquet read error: {e}") }));
+                return Some(Err(IngestError::Format {
+                    path: path.clone(),
+                    message: format!("Parquet read error: {e}"),
+                }));
             }
             Some(Ok(batch)) => {
                 let batch = match utc_offsets(batch) {
                     Ok(b) => b,
                     Err(e) => {
                         reader = None;
-                        return Some(Err(IngestError::Format { path: path.clone(), message: format!("cannot convert a row: {e}") }));
+                        return Some(Err(IngestError::Format {
+                            path: path.clone(),
+                            message: format!("cannot convert a row: {e}"),
+                        }));
                     }
                 };
                 let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
                 if let Err(e) = w.write(&batch).and_then(|_| w.finish()) {
                     reader = None;
-                    return Some(Err(IngestError::Format { path: path.clone(), message: format!("cannot convert a row: {e}") }));
+                    return Some(Err(IngestError::Format {
+                        path: path.clone(),
+                        message: format!("cannot convert a row: {e}"),
+                    }));
                 }
                 let bytes = w.into_inner();
                 for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
@@ -471,7 +589,11 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
                     let raw = String::from_utf8_lossy(line).into_owned();
                     let item = match serde_json::from_slice::<Value>(line) {
                         Ok(v) => ex.from_json(location, raw, &v),
-                        Err(e) => ex.reject(location, raw, RejectReason::MalformedRow(format!("unreadable row: {e}"))),
+                        Err(e) => ex.reject(
+                            location,
+                            raw,
+                            RejectReason::MalformedRow(format!("unreadable row: {e}")),
+                        ),
                     };
                     pending.push_back(Ok(item));
                 }
@@ -484,10 +606,16 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
 /// Arrow stores zoned timestamps as UTC instants; the zone name only affects display. Rewriting
 /// named zones (`UTC`, `America/Sao_Paulo`) as `+00:00` lets them render as RFC 3339 without a
 /// time-zone database, with the same instant.
-fn utc_offsets(batch: arrow::record_batch::RecordBatch) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
+fn utc_offsets(
+    batch: arrow::record_batch::RecordBatch,
+) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
     use arrow::datatypes::{DataType, Field, Schema};
     let schema = batch.schema();
-    if !schema.fields().iter().any(|f| matches!(f.data_type(), DataType::Timestamp(_, Some(_)))) {
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Timestamp(_, Some(_))))
+    {
         return Ok(batch);
     }
     let mut fields = Vec::with_capacity(schema.fields().len());
@@ -538,7 +666,11 @@ mod tests {
     fn reasons(rows: Rows) -> Vec<String> {
         rows.map(|r| match r.unwrap() {
             Item::Record(r) => format!("ok:{}", r.id),
-            Item::Reject(r) => format!("{}@{}", r.reason.code(), r.location.rsplit(':').next().unwrap()),
+            Item::Reject(r) => format!(
+                "{}@{}",
+                r.reason.code(),
+                r.location.rsplit(':').next().unwrap()
+            ),
         })
         .collect()
     }
@@ -573,8 +705,14 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("a.csv");
         std::fs::write(&p, "id,comment\n1,x\n").unwrap();
-        let e = open(&plan(Format::Csv, cols(), &p), &p).err().unwrap().to_string();
-        assert!(e.contains("a.csv") && e.contains("text = \"text\"") && e.contains("comment"), "{e}");
+        let e = open(&plan(Format::Csv, cols(), &p), &p)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("a.csv") && e.contains("text = \"text\"") && e.contains("comment"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -592,14 +730,30 @@ not json
         std::fs::write(&p, body).unwrap();
         let mut c = cols();
         c.likes = Some("m.likes".into());
-        let rows: Vec<Item> = open(&plan(Format::Jsonl, c, &p), &p).unwrap().map(Result::unwrap).collect();
+        let rows: Vec<Item> = open(&plan(Format::Jsonl, c, &p), &p)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         let codes: Vec<String> = rows
             .iter()
             .map(|i| match i {
                 Item::Record(r) => format!("ok:{}:{:?}", r.id, r.likes),
-                Item::Reject(r) => format!("{}@{}", r.reason.code(), r.location.rsplit(':').next().unwrap()),
+                Item::Reject(r) => format!(
+                    "{}@{}",
+                    r.reason.code(),
+                    r.location.rsplit(':').next().unwrap()
+                ),
             })
             .collect();
-        assert_eq!(codes, vec!["ok:1:Some(4)", "malformed_row@2", "ok:2:Some(7)", "malformed_row@5", "invalid_utf8@6"]);
+        assert_eq!(
+            codes,
+            vec![
+                "ok:1:Some(4)",
+                "malformed_row@2",
+                "ok:2:Some(7)",
+                "malformed_row@5",
+                "invalid_utf8@6"
+            ]
+        );
     }
 }

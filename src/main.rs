@@ -14,7 +14,11 @@ const EXIT_REJECTS: u8 = 1;
 const EXIT_UNUSABLE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "pulso", version, about = "Sentiment of internal and external client signals, as partitioned Parquet")]
+#[command(
+    name = "pulso",
+    version,
+    about = "Sentiment of internal and external client signals, as partitioned Parquet"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -43,9 +47,7 @@ enum Cmd {
         no_progress: bool,
     },
     /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
-    Validate {
-        pipeline: PathBuf,
-    },
+    Validate { pipeline: PathBuf },
     /// Score texts ad hoc: one text per line, or JSON Lines with a `text` field; prints JSON Lines.
     Score {
         /// Input file, or - for standard input.
@@ -89,11 +91,15 @@ enum Cmd {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date; use YYYY-MM-DD"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s:?} is not a date; use YYYY-MM-DD"))
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn main() -> ExitCode {
@@ -109,16 +115,35 @@ fn main() -> ExitCode {
 }
 
 fn configure_threads(threads: usize) {
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build_global();
 }
 
 fn dispatch(cli: Cli) -> Result<u8> {
     match cli.cmd {
-        Cmd::Run { pipeline, date, out, model, threads, no_progress } => {
-            let ov = Overrides { date, out, model, threads };
+        Cmd::Run {
+            pipeline,
+            date,
+            out,
+            model,
+            threads,
+            no_progress,
+        } => {
+            let ov = Overrides {
+                date,
+                out,
+                model,
+                threads,
+            };
             let plan = Plan::build(&pipeline, &ov)?;
             configure_threads(plan.threads);
-            let outcome = pulso::pipeline::run(&plan, &pulso::pipeline::RunOptions { progress: !no_progress })?;
+            let outcome = pulso::pipeline::run(
+                &plan,
+                &pulso::pipeline::RunOptions {
+                    progress: !no_progress,
+                },
+            )?;
             for w in &outcome.warnings {
                 eprintln!("pulso: warning: {w}");
             }
@@ -131,7 +156,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 outcome.run_id,
                 outcome.stats.total_signals(),
                 rejected,
-                if rejected > 0 { format!(" (see {}/rejects/)", plan.out.display()) } else { String::new() },
+                if rejected > 0 {
+                    format!(" (see {}/rejects/)", plan.out.display())
+                } else {
+                    String::new()
+                },
                 outcome.published.manifest.display()
             )?;
             Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
@@ -140,10 +169,20 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let plan = Plan::build(&pipeline, &Overrides::default())?;
             let v = pulso::pipeline::validate(&plan)?;
             let mut o = std::io::stdout().lock();
-            writeln!(o, "{}: configuration OK, {} source(s)", pipeline.display(), plan.sources.len())?;
+            writeln!(
+                o,
+                "{}: configuration OK, {} source(s)",
+                pipeline.display(),
+                plan.sources.len()
+            )?;
             for s in &plan.sources {
                 let read = v.stats.records.get(&s.name).copied().unwrap_or(0);
-                let rejected: u64 = v.stats.rejects.get(&s.name).map(|m| m.values().sum()).unwrap_or(0);
+                let rejected: u64 = v
+                    .stats
+                    .rejects
+                    .get(&s.name)
+                    .map(|m| m.values().sum())
+                    .unwrap_or(0);
                 let routed: Vec<String> = v
                     .routed
                     .iter()
@@ -157,7 +196,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     s.files.len(),
                     read,
                     rejected,
-                    if routed.is_empty() { "-".into() } else { routed.join(", ") }
+                    if routed.is_empty() {
+                        "-".into()
+                    } else {
+                        routed.join(", ")
+                    }
                 )?;
                 if let Some(ex) = v.examples.get(&s.name) {
                     for (reason, list) in ex {
@@ -167,17 +210,29 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     }
                 }
             }
-            Ok(if v.stats.total_rejects() > 0 { EXIT_REJECTS } else { 0 })
+            Ok(if v.stats.total_rejects() > 0 {
+                EXIT_REJECTS
+            } else {
+                0
+            })
         }
-        Cmd::Score { input, model, threads, precision } => {
+        Cmd::Score {
+            input,
+            model,
+            threads,
+            precision,
+        } => {
             let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
             configure_threads(cfg.threads);
             let model_name = cfg.model.clone();
-            let scorer = cfg.build().with_context(|| format!("cannot load the model {model_name}"))?;
+            let scorer = cfg
+                .build()
+                .with_context(|| format!("cannot load the model {model_name}"))?;
             let reader: Box<dyn std::io::BufRead> = if input == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
-                let f = std::fs::File::open(&input).with_context(|| format!("cannot open {input}"))?;
+                let f =
+                    std::fs::File::open(&input).with_context(|| format!("cannot open {input}"))?;
                 Box::new(std::io::BufReader::with_capacity(1 << 16, f))
             };
             let stdout = std::io::stdout();
@@ -186,7 +241,15 @@ fn dispatch(cli: Cli) -> Result<u8> {
             out.flush()?;
             Ok(0)
         }
-        Cmd::Eval { model, input, text_column, label_column, json, threads, precision } => {
+        Cmd::Eval {
+            model,
+            input,
+            text_column,
+            label_column,
+            json,
+            threads,
+            precision,
+        } => {
             let args = pulso::eval::EvalArgs {
                 model,
                 input,
@@ -200,7 +263,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let cfg = args.scorer_config()?;
             configure_threads(cfg.threads);
             let model_name = cfg.model.clone();
-            let scorer = cfg.build().with_context(|| format!("cannot load the model {model_name}"))?;
+            let scorer = cfg
+                .build()
+                .with_context(|| format!("cannot load the model {model_name}"))?;
             let report = pulso::eval::evaluate(&args, &scorer)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -208,7 +273,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Cmd::Report { out, date, html } => {
-            pulso::report::run(&out, date, html.as_deref()).with_context(|| format!("cannot report on {}", out.display()))?;
+            pulso::report::run(&out, date, html.as_deref())
+                .with_context(|| format!("cannot report on {}", out.display()))?;
             Ok(0)
         }
     }

@@ -61,7 +61,11 @@ pub fn new_run_id() -> String {
 
 /// Flat list of (source index, file) in reading order.
 fn file_list(plan: &Plan) -> Vec<(usize, PathBuf)> {
-    plan.sources.iter().enumerate().flat_map(|(i, s)| s.files.iter().map(move |f| (i, f.clone()))).collect()
+    plan.sources
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| s.files.iter().map(move |f| (i, f.clone())))
+        .collect()
 }
 
 /// Drops repeated (source, id) pairs; remembers only 128-bit hashes so memory is ~16 bytes per record.
@@ -82,7 +86,12 @@ impl Dedup {
 }
 
 fn duplicate(r: InputRecord) -> Reject {
-    Reject { source: r.source, location: r.location, raw: r.raw, reason: RejectReason::Duplicate }
+    Reject {
+        source: r.source,
+        location: r.location,
+        raw: r.raw,
+        reason: RejectReason::Duplicate,
+    }
 }
 
 /// Replaces every e-mail address in `raw` with `[email:PSEUDONYM]` (or `[email]` without a key),
@@ -136,7 +145,10 @@ pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
 fn spawn_reader(
     plan: &Plan,
     progress: Progress,
-) -> (crossbeam_channel::Receiver<Result<Vec<(usize, Item)>, IngestError>>, std::thread::JoinHandle<()>) {
+) -> (
+    crossbeam_channel::Receiver<Result<Vec<(usize, Item)>, IngestError>>,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = bounded(4);
     let files = file_list(plan);
     let sources: Vec<SourcePlan> = plan.sources.clone();
@@ -155,7 +167,11 @@ fn spawn_reader(
                     Ok(item) => {
                         chunk.push((fi, item));
                         progress.read.inc(1);
-                        if chunk.len() == CHUNK && tx.send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))).is_err() {
+                        if chunk.len() == CHUNK
+                            && tx
+                                .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
+                                .is_err()
+                        {
                             return;
                         }
                     }
@@ -179,8 +195,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let started_at = chrono::Utc::now();
     let run_id = new_run_id();
 
-    let router = Router::build(&plan.organization, plan.roster.as_deref()).context("cannot read the roster")?;
-    let key = std::env::var("PULSO_PSEUDONYM_KEY").ok().filter(|k| !k.is_empty()).map(String::into_bytes);
+    let router = Router::build(&plan.organization, plan.roster.as_deref())
+        .context("cannot read the roster")?;
+    let key = std::env::var("PULSO_PSEUDONYM_KEY")
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(String::into_bytes);
     let enricher = EnrichConfig {
         brands: plan.organization.brands.clone(),
         competitors: plan.organization.competitors.clone(),
@@ -210,15 +230,24 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let model_load_s = t_model.elapsed().as_secs_f64();
     let model_name = scorer.info().name.clone();
 
-    let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name).build().context("cannot prepare the output")?;
+    let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name)
+        .build()
+        .context("cannot prepare the output")?;
     sink.declare_standard_partitions();
 
     let files = file_list(plan);
-    let total: u64 = files.iter().map(|(si, f)| ingest::estimate_rows(plan.sources[*si].format, f)).sum();
+    let total: u64 = files
+        .iter()
+        .map(|(si, f)| ingest::estimate_rows(plan.sources[*si].format, f))
+        .sum();
     let progress = Progress::new(opts.progress, total);
     let mut counts: Vec<FileCounts> = files
         .iter()
-        .map(|(si, f)| FileCounts { source: plan.sources[*si].name.clone(), file: f.clone(), ..Default::default() })
+        .map(|(si, f)| FileCounts {
+            source: plan.sources[*si].name.clone(),
+            file: f.clone(),
+            ..Default::default()
+        })
         .collect();
 
     // Writer thread: owns the sink while records flow.
@@ -245,7 +274,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         let chunk = match msg {
             Ok(c) => c,
             Err(e) => {
-                failure = Some(anyhow::Error::new(e).context("cannot read an input file (nothing was published)"));
+                failure = Some(
+                    anyhow::Error::new(e)
+                        .context("cannot read an input file (nothing was published)"),
+                );
                 break;
             }
         };
@@ -268,7 +300,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         }
         for r in rejects.iter_mut() {
             // A rejected internal record must not leak the author's identity through `raw`.
-            let si = plan.sources.iter().position(|s| *s.name == *r.source).unwrap_or(0);
+            let si = plan
+                .sources
+                .iter()
+                .position(|s| *s.name == *r.source)
+                .unwrap_or(0);
             if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
                 r.raw = redact_emails(&r.raw, key.as_deref());
             }
@@ -283,13 +319,19 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             }
         };
         score_s += t.elapsed().as_secs_f64();
-        progress.score.inc(scored.len() as u64 + rejects.len() as u64);
+        progress
+            .score
+            .inc(scored.len() as u64 + rejects.len() as u64);
         let mut signals = Vec::with_capacity(accepted.len());
         for ((fi, mut record), scored) in accepted.into_iter().zip(scored) {
             let si = files[fi].0;
             let routing = router.route(&plan.sources[si], &record);
             if record.department.is_none() {
-                if let Some(e) = record.author.as_deref().and_then(|a| router.roster_entry(a)) {
+                if let Some(e) = record
+                    .author
+                    .as_deref()
+                    .and_then(|a| router.roster_entry(a))
+                {
                     record.department = e.department.clone();
                 }
             }
@@ -299,7 +341,13 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 .and_then(lang::parse_declared)
                 .unwrap_or_else(|| lang::detect(&record.text));
             let enrichment = enricher.enrich(&record, &routing, language, &scored);
-            let signal = Signal { record, routing, language, scored, enrichment };
+            let signal = Signal {
+                record,
+                routing,
+                language,
+                scored,
+                enrichment,
+            };
             counts[fi].signals += 1;
             stats.observe_signal(&signal);
             aggregator.observe(&signal);
@@ -315,15 +363,22 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     drop(rx);
     drop(wtx);
     let _ = reader.join();
-    let mut sink = writer.join().map_err(|_| anyhow::anyhow!("the writer thread panicked"))?.context("cannot write Parquet")?;
+    let mut sink = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
+        .context("cannot write Parquet")?;
     if let Some(e) = failure {
         sink.abort();
         return Err(e);
     }
 
     let t_agg = Instant::now();
-    for (table, batch) in aggregator.finish(&plan.out, plan.date).context("cannot compute aggregates")? {
-        sink.write_table(&table, &batch).with_context(|| format!("cannot write {table}"))?;
+    for (table, batch) in aggregator
+        .finish(&plan.out, plan.date)
+        .context("cannot compute aggregates")?
+    {
+        sink.write_table(&table, &batch)
+            .with_context(|| format!("cannot write {table}"))?;
     }
     let aggregate_s = t_agg.elapsed().as_secs_f64();
     progress.finish();
@@ -363,8 +418,16 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         "records_per_second": if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
         "warnings": warnings,
     });
-    let published = sink.commit(&manifest).context("cannot publish the output")?;
-    Ok(RunOutcome { run_id, stats, files: counts, published, warnings })
+    let published = sink
+        .commit(&manifest)
+        .context("cannot publish the output")?;
+    Ok(RunOutcome {
+        run_id,
+        stats,
+        files: counts,
+        published,
+        warnings,
+    })
 }
 
 /// What `pulso validate` found.
@@ -379,7 +442,8 @@ pub struct Validation {
 
 /// Reads every source and routes every record, without the model; writes nothing.
 pub fn validate(plan: &Plan) -> Result<Validation> {
-    let router = Router::build(&plan.organization, plan.roster.as_deref()).context("cannot read the roster")?;
+    let router = Router::build(&plan.organization, plan.roster.as_deref())
+        .context("cannot read the roster")?;
     let mut v = Validation::default();
     let mut dedup = Dedup::default();
     for s in &plan.sources {
@@ -394,12 +458,19 @@ pub fn validate(plan: &Plan) -> Result<Validation> {
                     Item::Record(r) if dedup.is_duplicate(&r) => duplicate(r),
                     Item::Record(r) => {
                         let routing = router.route(s, &r);
-                        *v.routed.entry((s.name.clone(), routing.segment.to_string())).or_default() += 1;
+                        *v.routed
+                            .entry((s.name.clone(), routing.segment.to_string()))
+                            .or_default() += 1;
                         continue;
                     }
                 };
                 v.stats.observe_reject(&reject);
-                let ex = v.examples.entry(s.name.clone()).or_default().entry(reject.reason.code()).or_default();
+                let ex = v
+                    .examples
+                    .entry(s.name.clone())
+                    .or_default()
+                    .entry(reject.reason.code())
+                    .or_default();
                 if ex.len() < 5 {
                     ex.push((reject.location.clone(), reject.reason.detail()));
                 }

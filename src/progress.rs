@@ -36,7 +36,12 @@ impl Progress {
             b.set_style(style(verb));
             b
         };
-        Progress { read: bar("reading"), score: bar("scoring"), write: bar("writing"), _multi: Some(multi) }
+        Progress {
+            read: bar("reading"),
+            score: bar("scoring"),
+            write: bar("writing"),
+            _multi: Some(multi),
+        }
     }
 
     pub fn finish(&self) {

@@ -74,7 +74,9 @@ impl ClientType {
         let s = s.trim().to_ascii_lowercase();
         Some(match s.as_str() {
             "employee" | "staff" | "leader" | "manager" => ClientType::Employee,
-            "contractor" | "temp" | "temporary" | "outsourced" | "freelancer" => ClientType::Contractor,
+            "contractor" | "temp" | "temporary" | "outsourced" | "freelancer" => {
+                ClientType::Contractor
+            }
             "supplier" | "vendor" => ClientType::Supplier,
             "partner" => ClientType::Partner,
             "investor" | "shareholder" => ClientType::Investor,

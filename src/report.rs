@@ -16,7 +16,10 @@ use crate::aggregate::{
 };
 use crate::enrich::{BrandMatcher, NO_BRAND};
 use anyhow::Context;
-use arrow::array::{Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
+};
 use arrow::record_batch::RecordBatch;
 use chrono::{Duration, NaiveDate};
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,12 +44,22 @@ pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = path.file_name().with_context(|| format!("{} is not a file path", path.display()))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -134,7 +147,8 @@ fn latest_partition(out: &Path) -> anyhow::Result<Option<NaiveDate>> {
 }
 
 fn part_dir(out: &Path, table: &str, date: NaiveDate) -> PathBuf {
-    out.join(table).join(format!("date={}", date.format("%Y-%m-%d")))
+    out.join(table)
+        .join(format!("date={}", date.format("%Y-%m-%d")))
 }
 
 fn opt_str(a: &StringArray, i: usize) -> Option<String> {
@@ -196,7 +210,9 @@ fn weekly_rows(batch: &RecordBatch) -> anyhow::Result<Vec<WeeklyRow>> {
         // Anything not clearly published is shown as suppressed.
         let suppressed = sup.is_null(i) || sup.value(i);
         let t: Vec<TopicStat> = match (suppressed, opt_str(topics, i)) {
-            (false, Some(j)) => serde_json::from_str(&j).context("top_topics is not the documented JSON")?,
+            (false, Some(j)) => {
+                serde_json::from_str(&j).context("top_topics is not the documented JSON")?
+            }
             _ => vec![],
         };
         rows.push(WeeklyRow {
@@ -257,12 +273,18 @@ impl ReportData {
     /// Reads what the report needs; `date` None = the latest partition present.
     pub fn load(out: &Path, date: Option<NaiveDate>) -> anyhow::Result<ReportData> {
         if !out.is_dir() {
-            anyhow::bail!("{} is not a directory (expected a pulso output root)", out.display());
+            anyhow::bail!(
+                "{} is not a directory (expected a pulso output root)",
+                out.display()
+            );
         }
         let date = match date {
             Some(d) => d,
             None => latest_partition(out)?.with_context(|| {
-                format!("no date=YYYY-MM-DD partitions under {}; run the pipeline first", out.display())
+                format!(
+                    "no date=YYYY-MM-DD partitions under {}; run the pipeline first",
+                    out.display()
+                )
             })?,
         };
 
@@ -278,7 +300,11 @@ impl ReportData {
                 let rows = brand_rows(&b).with_context(|| format!("reading {}", dir.display()))?;
                 for r in &rows {
                     if r.day >= from && r.day <= date {
-                        let e = trend.entry(r.brand.clone()).or_default().entry(r.day).or_default();
+                        let e = trend
+                            .entry(r.brand.clone())
+                            .or_default()
+                            .entry(r.day)
+                            .or_default();
                         e.0 += r.positive;
                         e.1 += r.negative;
                         e.2 += r.mentions;
@@ -291,7 +317,9 @@ impl ReportData {
             }
         }
         for r in &brand_rows_d {
-            brand_types.entry(r.brand.clone()).or_insert_with(|| r.brand_type.clone());
+            brand_types
+                .entry(r.brand.clone())
+                .or_insert_with(|| r.brand_type.clone());
         }
 
         let mut weekly = Vec::new();
@@ -303,11 +331,18 @@ impl ReportData {
         let mut mentions = Vec::new();
         let sdir = part_dir(out, "signals/segment=external", date);
         for b in read_parquet_dir(&sdir)? {
-            negative_mentions(&b, &mut mentions).with_context(|| format!("reading {}", sdir.display()))?;
+            negative_mentions(&b, &mut mentions)
+                .with_context(|| format!("reading {}", sdir.display()))?;
         }
         // Signals carry the `brand` field only; name the tracked brand mentioned in the text otherwise,
         // with the brands and competitors known from brand_daily.
-        let names = |kind: &str| brand_types.iter().filter(|(_, t)| t.as_str() == kind).map(|(b, _)| b.clone()).collect::<Vec<_>>();
+        let names = |kind: &str| {
+            brand_types
+                .iter()
+                .filter(|(_, t)| t.as_str() == kind)
+                .map(|(b, _)| b.clone())
+                .collect::<Vec<_>>()
+        };
         let matcher = BrandMatcher::new(&names("brand"), &names("competitor"));
         for m in &mut mentions {
             if m.brand.as_deref().is_none_or(|b| b.trim().is_empty()) {
@@ -357,13 +392,26 @@ impl ReportData {
         let mut per: BTreeMap<String, (String, i64)> = BTreeMap::new();
         let mut total = 0;
         for r in self.brand_rows.iter().filter(|r| r.brand_type != "other") {
-            let e = per.entry(r.brand.clone()).or_insert((r.brand_type.clone(), 0));
+            let e = per
+                .entry(r.brand.clone())
+                .or_insert((r.brand_type.clone(), 0));
             e.1 += r.mentions;
             total += r.mentions;
         }
         let mut v: Vec<_> = per
             .into_iter()
-            .map(|(b, (t, m))| (b, t, m, if total > 0 { m as f64 / total as f64 } else { 0.0 }))
+            .map(|(b, (t, m))| {
+                (
+                    b,
+                    t,
+                    m,
+                    if total > 0 {
+                        m as f64 / total as f64
+                    } else {
+                        0.0
+                    },
+                )
+            })
             .collect();
         v.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
         v
@@ -397,7 +445,8 @@ impl ReportData {
 }
 
 fn net_for(days: &BTreeMap<NaiveDate, (i64, i64, i64)>, d: NaiveDate) -> Option<f64> {
-    days.get(&d).and_then(|(p, n, _)| crate::aggregate::net_sentiment(*p, *n))
+    days.get(&d)
+        .and_then(|(p, n, _)| crate::aggregate::net_sentiment(*p, *n))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -406,7 +455,9 @@ fn net_for(days: &BTreeMap<NaiveDate, (i64, i64, i64)>, d: NaiveDate) -> Option<
 
 /// Input text made safe for a terminal: control characters (escape sequences) become spaces.
 fn term_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn clip(s: &str, n: usize) -> String {
@@ -436,7 +487,14 @@ fn text_table(headers: &[&str], rows: &[Vec<String>]) -> String {
         s.trim_end().to_string() + "\n"
     };
     let mut s = line(headers.to_vec());
-    s += &line(w.iter().map(|n| "─".repeat(*n)).collect::<Vec<_>>().iter().map(String::as_str).collect());
+    s += &line(
+        w.iter()
+            .map(|n| "─".repeat(*n))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+    );
     for r in rows {
         s += &line(r.iter().map(String::as_str).collect());
     }
@@ -447,7 +505,8 @@ fn fmt_net(v: Option<f64>) -> String {
     v.map(|v| format!("{v:+.2}")).unwrap_or_else(|| "—".into())
 }
 fn fmt_pct(v: Option<f64>) -> String {
-    v.map(|v| format!("{:.0}%", v * 100.0)).unwrap_or_else(|| "—".into())
+    v.map(|v| format!("{:.0}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
 }
 
 pub fn render_terminal(d: &ReportData) -> String {
@@ -455,7 +514,10 @@ pub fn render_terminal(d: &ReportData) -> String {
     let _ = writeln!(s, "pulso report — {} (date={})\n", d.out.display(), d.date);
 
     let _ = writeln!(s, "MARKETING — brand perception (external signals)\n");
-    let days: Vec<NaiveDate> = (0..TERMINAL_DAYS).rev().map(|i| d.date - Duration::days(i)).collect();
+    let days: Vec<NaiveDate> = (0..TERMINAL_DAYS)
+        .rev()
+        .map(|i| d.date - Duration::days(i))
+        .collect();
     let brands = d.brands_ordered(15);
     if brands.is_empty() {
         let _ = writeln!(s, " No brand_daily rows for the last {TREND_DAYS} days.\n");
@@ -476,12 +538,25 @@ pub fn render_terminal(d: &ReportData) -> String {
         s.push('\n');
     }
     let sov = d.share_of_voice();
-    let _ = writeln!(s, " Share of voice (mentions / mentions of all tracked brands and competitors, run {}):", d.date);
+    let _ = writeln!(
+        s,
+        " Share of voice (mentions / mentions of all tracked brands and competitors, run {}):",
+        d.date
+    );
     if sov.is_empty() {
         let _ = writeln!(s, " No tracked brand or competitor mentions.\n");
     } else {
-        let rows: Vec<Vec<String>> =
-            sov.iter().map(|(b, t, m, v)| vec![clip(b, 28), t.clone(), m.to_string(), format!("{:.1}%", v * 100.0)]).collect();
+        let rows: Vec<Vec<String>> = sov
+            .iter()
+            .map(|(b, t, m, v)| {
+                vec![
+                    clip(b, 28),
+                    t.clone(),
+                    m.to_string(),
+                    format!("{:.1}%", v * 100.0),
+                ]
+            })
+            .collect();
         s += &text_table(&["brand", "type", "mentions", "share"], &rows);
         s.push('\n');
     }
@@ -503,7 +578,10 @@ pub fn render_terminal(d: &ReportData) -> String {
                 ]
             })
             .collect();
-        s += &text_table(&["day", "brand", "channel", "lang", "mentions", "why"], &rows);
+        s += &text_table(
+            &["day", "brand", "channel", "lang", "mentions", "why"],
+            &rows,
+        );
         s.push('\n');
     }
     if !d.negative_mentions.is_empty() {
@@ -524,7 +602,10 @@ pub fn render_terminal(d: &ReportData) -> String {
         s.push('\n');
     }
 
-    let _ = writeln!(s, "HR — engagement (internal signals, weekly; small groups suppressed)\n");
+    let _ = writeln!(
+        s,
+        "HR — engagement (internal signals, weekly; small groups suppressed)\n"
+    );
     if d.weekly_rows.is_empty() {
         let _ = writeln!(s, " No engagement_weekly rows for date={}.", d.date);
     } else {
@@ -532,7 +613,11 @@ pub fn render_terminal(d: &ReportData) -> String {
             .weekly_rows
             .iter()
             .map(|r| {
-                let mut v = vec![r.week.clone(), clip(&r.department, 24), r.client_type.clone()];
+                let mut v = vec![
+                    r.week.clone(),
+                    clip(&r.department, 24),
+                    r.client_type.clone(),
+                ];
                 if r.suppressed {
                     v.push(format!("suppressed (< {})", r.min_group_size));
                     v.extend(std::iter::repeat_n(String::new(), 5));
@@ -541,7 +626,11 @@ pub fn render_terminal(d: &ReportData) -> String {
                     v.push(fmt_pct(r.negative_share));
                     v.push(fmt_net(r.net_sentiment));
                     v.push(r.attrition_risk.map(|x| x.to_string()).unwrap_or_default());
-                    v.push(r.enps.map(|x| format!("{x:+.0}")).unwrap_or_else(|| "—".into()));
+                    v.push(
+                        r.enps
+                            .map(|x| format!("{x:+.0}"))
+                            .unwrap_or_else(|| "—".into()),
+                    );
                     v.push(clip(
                         &r.topics
                             .iter()
@@ -556,7 +645,17 @@ pub fn render_terminal(d: &ReportData) -> String {
             })
             .collect();
         s += &text_table(
-            &["week", "department", "client_type", "respondents", "negative", "net", "attrition", "eNPS", "top topics"],
+            &[
+                "week",
+                "department",
+                "client_type",
+                "respondents",
+                "negative",
+                "net",
+                "attrition",
+                "eNPS",
+                "top topics",
+            ],
             &rows,
         );
     }
@@ -587,8 +686,10 @@ pub fn escape_html(s: &str) -> String {
 /// The Content-Security-Policy of the HTML report: no scripts, no external anything.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-const PALETTE: [&str; 10] =
-    ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"];
+const PALETTE: [&str; 10] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+    "#bcbd22", "#7f7f7f",
+];
 
 const CSS: &str = r#"
 body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -623,7 +724,10 @@ fn net_class(v: Option<f64>) -> &'static str {
 
 /// Net sentiment per brand over days (SVG line chart, y from −1 to 1).
 fn line_chart(d: &ReportData, brands: &[String]) -> String {
-    let days: BTreeSet<NaiveDate> = brands.iter().flat_map(|b| d.trend[b].keys().copied()).collect();
+    let days: BTreeSet<NaiveDate> = brands
+        .iter()
+        .flat_map(|b| d.trend[b].keys().copied())
+        .collect();
     let (Some(first), Some(last)) = (days.first().copied(), days.last().copied()) else {
         return "<p class=\"note\">No brand history yet.</p>".into();
     };
@@ -678,7 +782,11 @@ fn line_chart(d: &ReportData, brands: &[String]) -> String {
         }
         for seg in &segments {
             let pts: Vec<String> = seg.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect();
-            let _ = write!(s, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>", pts.join(" "));
+            let _ = write!(
+                s,
+                "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>",
+                pts.join(" ")
+            );
         }
         for (day, (p, ng, m)) in series {
             if let Some(v) = crate::aggregate::net_sentiment(*p, *ng) {
@@ -696,7 +804,12 @@ fn line_chart(d: &ReportData, brands: &[String]) -> String {
     s.push_str("</svg>");
     s.push_str("<div class=\"legend\">");
     for (bi, brand) in brands.iter().enumerate() {
-        let _ = write!(s, "<span><i style=\"background:{}\"></i>{}</span>", PALETTE[bi % PALETTE.len()], escape_html(brand));
+        let _ = write!(
+            s,
+            "<span><i style=\"background:{}\"></i>{}</span>",
+            PALETTE[bi % PALETTE.len()],
+            escape_html(brand)
+        );
     }
     s.push_str("</div>");
     s
@@ -716,7 +829,11 @@ fn sov_chart(sov: &[(String, String, i64, f64)]) -> String {
     for (i, (brand, kind, m, v)) in sov.iter().enumerate() {
         let yy = gap + i as f64 * (bar + gap);
         let bw = v / max * (w - label_w - 120.0);
-        let color = if kind == "brand" { "#1f77b4" } else { "#9aa3b2" };
+        let color = if kind == "brand" {
+            "#1f77b4"
+        } else {
+            "#9aa3b2"
+        };
         let label: String = brand.chars().take(30).collect();
         let _ = write!(
             s,
@@ -740,14 +857,20 @@ fn heat_color(v: f64) -> (String, &'static str) {
     // white (0) → red (1)
     let v = v.clamp(0.0, 1.0);
     let lerp = |a: f64, b: f64| (a + (b - a) * v).round() as u8;
-    let bg = format!("#{:02x}{:02x}{:02x}", lerp(255.0, 198.0), lerp(255.0, 40.0), lerp(255.0, 40.0));
+    let bg = format!(
+        "#{:02x}{:02x}{:02x}",
+        lerp(255.0, 198.0),
+        lerp(255.0, 40.0),
+        lerp(255.0, 40.0)
+    );
     (bg, if v > 0.55 { "#fff" } else { "#1d2330" })
 }
 
 fn heatmap(d: &ReportData) -> String {
     let (topics, rows) = d.heatmap();
     if rows.is_empty() || topics.is_empty() {
-        return "<p class=\"note\">No published group has a topic mentioned by enough people.</p>".into();
+        return "<p class=\"note\">No published group has a topic mentioned by enough people.</p>"
+            .into();
     }
     let mut s = String::from("<table class=\"heat\"><tr><th>department · client type</th>");
     for t in &topics {
@@ -878,14 +1001,24 @@ pub fn render_html(d: &ReportData) -> String {
                 escape_html(&r.client_type)
             );
             if r.suppressed {
-                let _ = write!(s, "<td class=\"sup\" colspan=\"6\">suppressed (&lt; {})</td></tr>", r.min_group_size);
+                let _ = write!(
+                    s,
+                    "<td class=\"sup\" colspan=\"6\">suppressed (&lt; {})</td></tr>",
+                    r.min_group_size
+                );
                 continue;
             }
             let topics = r
                 .topics
                 .iter()
                 .take(4)
-                .map(|t| format!("{} ({:.0}% neg)", escape_html(&t.topic), t.negative_share * 100.0))
+                .map(|t| {
+                    format!(
+                        "{} ({:.0}% neg)",
+                        escape_html(&t.topic),
+                        t.negative_share * 100.0
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             let _ = write!(

@@ -16,9 +16,16 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum RosterError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {message}")]
-    Row { path: PathBuf, line: u64, message: String },
+    Row {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
 }
 
 /// One roster line.
@@ -100,33 +107,60 @@ impl Router {
         let domain = author.and_then(|a| self.domain_rule(a));
         if let Some(segment) = source.fixed_segment() {
             // The source decides the segment; client_type comes from the source, else what we know of the author.
-            let known = roster.map(|r| r.client_type).or(domain.as_ref().map(|d| d.1));
-            let client_type = source.client_type.or(known.filter(|c| c.natural_segment() == segment)).unwrap_or(match segment {
-                Segment::Internal => ClientType::Unknown,
-                Segment::External => ClientType::Consumer,
-            });
-            return Routing { segment, client_type, reason: format!("source:{}", source.name) };
+            let known = roster
+                .map(|r| r.client_type)
+                .or(domain.as_ref().map(|d| d.1));
+            let client_type = source
+                .client_type
+                .or(known.filter(|c| c.natural_segment() == segment))
+                .unwrap_or(match segment {
+                    Segment::Internal => ClientType::Unknown,
+                    Segment::External => ClientType::Consumer,
+                });
+            return Routing {
+                segment,
+                client_type,
+                reason: format!("source:{}", source.name),
+            };
         }
         if let Some(r) = roster {
-            return Routing { segment: r.client_type.natural_segment(), client_type: r.client_type, reason: "roster".into() };
+            return Routing {
+                segment: r.client_type.natural_segment(),
+                client_type: r.client_type,
+                reason: "roster".into(),
+            };
         }
         if let Some((d, ct)) = domain {
-            return Routing { segment: Segment::Internal, client_type: ct, reason: format!("domain:{d}") };
+            return Routing {
+                segment: Segment::Internal,
+                client_type: ct,
+                reason: format!("domain:{d}"),
+            };
         }
         Routing {
             segment: Segment::External,
-            client_type: source.client_type.filter(|c| c.natural_segment() == Segment::External).unwrap_or(ClientType::Consumer),
+            client_type: source
+                .client_type
+                .filter(|c| c.natural_segment() == Segment::External)
+                .unwrap_or(ClientType::Consumer),
             reason: "default:external".into(),
         }
     }
 }
 
 fn read_roster(path: &Path) -> Result<HashMap<String, RosterEntry>, RosterError> {
-    let f = std::fs::File::open(path).map_err(|source| RosterError::Io { path: path.into(), source })?;
+    let f = std::fs::File::open(path).map_err(|source| RosterError::Io {
+        path: path.into(),
+        source,
+    })?;
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(f);
     let headers: Vec<String> = rdr
         .headers()
-        .map_err(|e| RosterError::Row { path: path.into(), line: 1, message: e.to_string() })?
+        .map_err(|e| RosterError::Row {
+            path: path.into(),
+            line: 1,
+            message: e.to_string(),
+        })?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
         .collect();
@@ -135,7 +169,10 @@ fn read_roster(path: &Path) -> Result<HashMap<String, RosterEntry>, RosterError>
         return Err(RosterError::Row {
             path: path.into(),
             line: 1,
-            message: format!("the roster needs columns author, client_type (optional department); found: {}", headers.join(", ")),
+            message: format!(
+                "the roster needs columns author, client_type (optional department); found: {}",
+                headers.join(", ")
+            ),
         });
     };
     let idep = col("department");
@@ -149,7 +186,11 @@ fn read_roster(path: &Path) -> Result<HashMap<String, RosterEntry>, RosterError>
         let line = r.position().map(|p| p.line()).unwrap_or(0);
         let author = r.get(ia).unwrap_or("").trim();
         if author.is_empty() {
-            return Err(RosterError::Row { path: path.into(), line, message: "field author is empty".into() });
+            return Err(RosterError::Row {
+                path: path.into(),
+                line,
+                message: "field author is empty".into(),
+            });
         }
         let ct_raw = r.get(ic).unwrap_or("");
         let client_type = ClientType::parse(ct_raw).ok_or_else(|| RosterError::Row {
@@ -159,8 +200,18 @@ fn read_roster(path: &Path) -> Result<HashMap<String, RosterEntry>, RosterError>
                 "field client_type {ct_raw:?} is not one of employee, contractor, supplier, partner, investor, consumer, business, unknown"
             ),
         })?;
-        let department = idep.and_then(|i| r.get(i)).map(str::trim).filter(|s| !s.is_empty()).map(String::from);
-        out.insert(author_key(author), RosterEntry { client_type, department });
+        let department = idep
+            .and_then(|i| r.get(i))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
+        out.insert(
+            author_key(author),
+            RosterEntry {
+                client_type,
+                department,
+            },
+        );
     }
     Ok(out)
 }
@@ -183,7 +234,10 @@ mod tests {
     }
 
     fn rec(author: &str) -> InputRecord {
-        InputRecord { author: Some(author.into()), ..Default::default() }
+        InputRecord {
+            author: Some(author.into()),
+            ..Default::default()
+        }
     }
 
     fn router() -> Router {
@@ -207,13 +261,47 @@ mod tests {
             let x = r.route(&auto, &rec(a));
             (x.segment, x.client_type, x.reason)
         };
-        assert_eq!(t("joana@agency.example"), (Segment::Internal, ClientType::Contractor, "roster".into()));
+        assert_eq!(
+            t("joana@agency.example"),
+            (Segment::Internal, ClientType::Contractor, "roster".into())
+        );
         // Roster wins over the domain rule.
-        assert_eq!(t("Ana <ana@acme.com>"), (Segment::Internal, ClientType::Partner, "roster".into()));
-        assert_eq!(t("rui@acme.com"), (Segment::Internal, ClientType::Employee, "domain:acme.com".into()));
-        assert_eq!(t("x@mail.steelworks.example"), (Segment::Internal, ClientType::Supplier, "domain:steelworks.example".into()));
-        assert_eq!(t("bob@gmail.com"), (Segment::External, ClientType::Consumer, "default:external".into()));
-        assert_eq!(t("@somehandle"), (Segment::External, ClientType::Consumer, "default:external".into()));
+        assert_eq!(
+            t("Ana <ana@acme.com>"),
+            (Segment::Internal, ClientType::Partner, "roster".into())
+        );
+        assert_eq!(
+            t("rui@acme.com"),
+            (
+                Segment::Internal,
+                ClientType::Employee,
+                "domain:acme.com".into()
+            )
+        );
+        assert_eq!(
+            t("x@mail.steelworks.example"),
+            (
+                Segment::Internal,
+                ClientType::Supplier,
+                "domain:steelworks.example".into()
+            )
+        );
+        assert_eq!(
+            t("bob@gmail.com"),
+            (
+                Segment::External,
+                ClientType::Consumer,
+                "default:external".into()
+            )
+        );
+        assert_eq!(
+            t("@somehandle"),
+            (
+                Segment::External,
+                ClientType::Consumer,
+                "default:external".into()
+            )
+        );
     }
 
     #[test]
@@ -221,10 +309,16 @@ mod tests {
         let r = router();
         let ext = source(SegmentMode::External, Some(ClientType::Business));
         let x = r.route(&ext, &rec("rui@acme.com"));
-        assert_eq!((x.segment, x.client_type, x.reason.as_str()), (Segment::External, ClientType::Business, "source:src"));
+        assert_eq!(
+            (x.segment, x.client_type, x.reason.as_str()),
+            (Segment::External, ClientType::Business, "source:src")
+        );
         let int = source(SegmentMode::Internal, None);
         let x = r.route(&int, &rec("joana@agency.example"));
-        assert_eq!((x.segment, x.client_type), (Segment::Internal, ClientType::Contractor));
+        assert_eq!(
+            (x.segment, x.client_type),
+            (Segment::Internal, ClientType::Contractor)
+        );
     }
 
     #[test]
@@ -232,7 +326,12 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("people.csv");
         std::fs::write(&p, "author,client_type\na@x.com,employee\nb@x.com,alien\n").unwrap();
-        let e = Router::build(&OrganizationSection::default(), Some(&p)).unwrap_err().to_string();
-        assert!(e.contains("people.csv:3") && e.contains("client_type") && e.contains("alien"), "{e}");
+        let e = Router::build(&OrganizationSection::default(), Some(&p))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("people.csv:3") && e.contains("client_type") && e.contains("alien"),
+            "{e}"
+        );
     }
 }

@@ -5,8 +5,8 @@
 
 use crate::record::{Reject, Signal};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -26,7 +26,11 @@ pub fn signal_schema() -> SchemaRef {
             s("segment_reason", false),
             s("text", false),
             s("language", false),
-            Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new(
+                "event_time",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
             s("author_id", true),
             s("department", true),
             s("brand", true),
@@ -76,7 +80,11 @@ pub fn reject_schema() -> SchemaRef {
 }
 
 /// Builds one Arrow batch of signals. `model` and `run_id` are constant for a run.
-pub fn signals_to_batch<'a>(signals: impl IntoIterator<Item = &'a Signal>, model: &str, run_id: &str) -> RecordBatch {
+pub fn signals_to_batch<'a>(
+    signals: impl IntoIterator<Item = &'a Signal>,
+    model: &str,
+    run_id: &str,
+) -> RecordBatch {
     let signals = signals.into_iter();
     let n = signals.size_hint().0;
     let mut record_id = StringBuilder::new();
@@ -186,7 +194,10 @@ pub fn signals_to_batch<'a>(signals: impl IntoIterator<Item = &'a Signal>, model
 }
 
 /// Builds one Arrow batch of rejects.
-pub fn rejects_to_batch<'a>(rejects: impl IntoIterator<Item = &'a Reject>, run_id: &str) -> RecordBatch {
+pub fn rejects_to_batch<'a>(
+    rejects: impl IntoIterator<Item = &'a Reject>,
+    run_id: &str,
+) -> RecordBatch {
     let mut source = StringBuilder::new();
     let mut location = StringBuilder::new();
     let mut raw = StringBuilder::new();

@@ -85,7 +85,9 @@ pub struct ScorerConfig {
 impl Default for ScorerConfig {
     fn default() -> Self {
         ScorerConfig {
-            model: crate::model::default_model().map(|p| p.display().to_string()).unwrap_or_default(),
+            model: crate::model::default_model()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             device: DeviceChoice::Auto,
             precision: PrecisionChoice::Auto,
             max_tokens: None,
@@ -97,7 +99,11 @@ impl Default for ScorerConfig {
 impl ScorerConfig {
     /// The config for the ad-hoc commands (`pulso score`, `pulso eval`): `model` or the default
     /// model, `threads` or all cores, `precision` as given on the command line.
-    pub fn for_cli(model: Option<String>, threads: Option<usize>, precision: &str) -> anyhow::Result<ScorerConfig> {
+    pub fn for_cli(
+        model: Option<String>,
+        threads: Option<usize>,
+        precision: &str,
+    ) -> anyhow::Result<ScorerConfig> {
         let model = match model {
             Some(m) => m,
             None => crate::model::default_model()
@@ -129,8 +135,17 @@ pub struct Tuning {
 
 impl Tuning {
     pub fn from_env() -> Tuning {
-        let get = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&v| v > 0);
-        Tuning { replicas: get("PULSO_REPLICAS"), token_budget: get("PULSO_TOKEN_BUDGET"), max_batch: get("PULSO_MAX_BATCH") }
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .filter(|&v| v > 0)
+        };
+        Tuning {
+            replicas: get("PULSO_REPLICAS"),
+            token_budget: get("PULSO_TOKEN_BUDGET"),
+            max_batch: get("PULSO_MAX_BATCH"),
+        }
     }
 }
 
@@ -158,7 +173,9 @@ pub struct ModelInfo {
 
 /// All cores the process may use.
 pub fn available_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// Default split of `threads` CPU threads into worker replicas × intra-op threads.
@@ -245,7 +262,11 @@ impl ScorerConfig {
                 }
             }
         };
-        let threads = if self.threads == 0 { available_threads() } else { self.threads };
+        let threads = if self.threads == 0 {
+            available_threads()
+        } else {
+            self.threads
+        };
         let (replicas, intra) = if device.is_cuda() {
             (1, threads.min(2))
         } else {
@@ -254,17 +275,35 @@ impl ScorerConfig {
                     let r = r.clamp(1, threads);
                     (r, (threads / r).max(1))
                 }
-                None => default_split(threads, std::fs::metadata(&spec.weights).map(|m| m.len()).unwrap_or(0)),
+                None => default_split(
+                    threads,
+                    std::fs::metadata(&spec.weights)
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                ),
             }
         };
         let bf16 = match self.precision {
             PrecisionChoice::Fp32 => false,
             PrecisionChoice::Bf16 => true,
-            PrecisionChoice::Auto => !device.is_cuda() && cpu_has_fast_bf16() && bf16_agrees(&spec, device, intra)?,
+            PrecisionChoice::Auto => {
+                !device.is_cuda() && cpu_has_fast_bf16() && bf16_agrees(&spec, device, intra)?
+            }
         };
-        let budget_default = if device.is_cuda() { DEFAULT_GPU_TOKEN_BUDGET } else { DEFAULT_TOKEN_BUDGET };
-        let token_budget = tuning.token_budget.unwrap_or(budget_default).max(spec.max_tokens);
-        let max_batch = tuning.max_batch.unwrap_or(if device.is_cuda() { 512 } else { DEFAULT_MAX_BATCH });
+        let budget_default = if device.is_cuda() {
+            DEFAULT_GPU_TOKEN_BUDGET
+        } else {
+            DEFAULT_TOKEN_BUDGET
+        };
+        let token_budget = tuning
+            .token_budget
+            .unwrap_or(budget_default)
+            .max(spec.max_tokens);
+        let max_batch = tuning.max_batch.unwrap_or(if device.is_cuda() {
+            512
+        } else {
+            DEFAULT_MAX_BATCH
+        });
 
         let (jtx, jrx) = unbounded::<Job>();
         let (ready_tx, ready_rx) = bounded::<anyhow::Result<()>>(replicas);
@@ -286,9 +325,17 @@ impl ScorerConfig {
                 path: spec.dir.clone(),
                 family: spec.family().as_str().to_string(),
                 labels: spec.config.labels.clone(),
-                device: if device.is_cuda() { "cuda".into() } else { "cpu".into() },
+                device: if device.is_cuda() {
+                    "cuda".into()
+                } else {
+                    "cpu".into()
+                },
                 precision: if bf16 { "bf16".into() } else { "fp32".into() },
-                threads: if device.is_cuda() { intra } else { replicas * intra },
+                threads: if device.is_cuda() {
+                    intra
+                } else {
+                    replicas * intra
+                },
                 replicas,
                 max_tokens: spec.max_tokens,
             },
@@ -320,7 +367,10 @@ impl ScorerConfig {
 fn tune_malloc() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        if std::env::var("PULSO_MALLOC_TUNING").map(|v| v.trim() == "0").unwrap_or(false) {
+        if std::env::var("PULSO_MALLOC_TUNING")
+            .map(|v| v.trim() == "0")
+            .unwrap_or(false)
+        {
             return;
         }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -392,7 +442,11 @@ fn bf16_agrees(spec: &ModelSpec, device: tch::Device, intra: usize) -> anyhow::R
 
 /// Same argmax everywhere and every probability within `tol`.
 pub fn probs_agree(a: &[Vec<f32>], b: &[Vec<f32>], tol: f32) -> bool {
-    let argmax = |v: &[f32]| v.iter().enumerate().fold(0, |best, (i, &x)| if x > v[best] { i } else { best });
+    let argmax = |v: &[f32]| {
+        v.iter()
+            .enumerate()
+            .fold(0, |best, (i, &x)| if x > v[best] { i } else { best })
+    };
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
             argmax(x) == argmax(y) && x.iter().zip(y).all(|(p, q)| (p - q).abs() <= tol)
@@ -410,7 +464,9 @@ pub fn plan_batches(lens: &[usize], token_budget: usize, max_batch: usize) -> Ve
     let mut cur_max = 0usize;
     for i in order {
         let l = lens[i].max(1);
-        if !cur.is_empty() && ((cur.len() + 1) * cur_max.max(l) > token_budget || cur.len() >= max_batch) {
+        if !cur.is_empty()
+            && ((cur.len() + 1) * cur_max.max(l) > token_budget || cur.len() >= max_batch)
+        {
             batches.push(std::mem::take(&mut cur));
             cur_max = 0;
         }
@@ -427,13 +483,21 @@ impl Scorer {
     /// Scores texts; output is in input order.
     pub fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Scored>> {
         let (probs, enc) = self.run(texts)?;
-        Ok(probs.iter().zip(enc.iter()).map(|(p, e)| self.spec.labels.to_scored(p, e.truncated)).collect())
+        Ok(probs
+            .iter()
+            .zip(enc.iter())
+            .map(|(p, e)| self.spec.labels.to_scored(p, e.truncated))
+            .collect())
     }
 
     /// Raw class probabilities (id2label order) and the truncation flag of each text, in input order.
     pub fn probabilities(&self, texts: &[&str]) -> anyhow::Result<Vec<(Vec<f32>, bool)>> {
         let (probs, enc) = self.run(texts)?;
-        Ok(probs.into_iter().zip(enc.iter()).map(|(p, e)| (p, e.truncated)).collect())
+        Ok(probs
+            .into_iter()
+            .zip(enc.iter())
+            .map(|(p, e)| (p, e.truncated))
+            .collect())
     }
 
     fn run(&self, texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, Arc<Vec<Encoded>>)> {
@@ -444,26 +508,49 @@ impl Scorer {
         let lens: Vec<usize> = enc.iter().map(|e| e.ids.len()).collect();
         // Keep at least ~4 batches per replica so no worker idles at the end of a call.
         let replicas = self.info.replicas.max(1);
-        let per_batch = lens.len().div_ceil(4 * replicas).clamp(8, self.max_batch.max(8));
-        let batches = plan_batches(&lens, self.token_budget, per_batch.min(self.max_batch.max(1)));
+        let per_batch = lens
+            .len()
+            .div_ceil(4 * replicas)
+            .clamp(8, self.max_batch.max(8));
+        let batches = plan_batches(
+            &lens,
+            self.token_budget,
+            per_batch.min(self.max_batch.max(1)),
+        );
         let c = &self.counters;
         c.texts.fetch_add(lens.len() as u64, Ordering::Relaxed);
         c.batches.fetch_add(batches.len() as u64, Ordering::Relaxed);
-        c.real_tokens.fetch_add(lens.iter().sum::<usize>() as u64, Ordering::Relaxed);
-        let padded: usize = batches.iter().map(|b| b.len() * b.iter().map(|&i| lens[i]).max().unwrap_or(0)).sum();
+        c.real_tokens
+            .fetch_add(lens.iter().sum::<usize>() as u64, Ordering::Relaxed);
+        let padded: usize = batches
+            .iter()
+            .map(|b| b.len() * b.iter().map(|&i| lens[i]).max().unwrap_or(0))
+            .sum();
         c.padded_tokens.fetch_add(padded as u64, Ordering::Relaxed);
-        c.truncated.fetch_add(enc.iter().filter(|e| e.truncated).count() as u64, Ordering::Relaxed);
-        let jobs = self.jobs.as_ref().ok_or_else(|| anyhow!("the scorer is shut down"))?;
+        c.truncated.fetch_add(
+            enc.iter().filter(|e| e.truncated).count() as u64,
+            Ordering::Relaxed,
+        );
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| anyhow!("the scorer is shut down"))?;
         let (rtx, rrx) = unbounded();
         let n_batches = batches.len();
         for idx in batches {
-            jobs.send(Job { enc: enc.clone(), idx, reply: rtx.clone() })
-                .map_err(|_| anyhow!("the scorer threads have stopped"))?;
+            jobs.send(Job {
+                enc: enc.clone(),
+                idx,
+                reply: rtx.clone(),
+            })
+            .map_err(|_| anyhow!("the scorer threads have stopped"))?;
         }
         drop(rtx);
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
         for _ in 0..n_batches {
-            let (idx, res) = rrx.recv().map_err(|_| anyhow!("a scorer thread stopped unexpectedly"))?;
+            let (idx, res) = rrx
+                .recv()
+                .map_err(|_| anyhow!("a scorer thread stopped unexpectedly"))?;
             let probs = res?;
             for (i, p) in idx.into_iter().zip(probs) {
                 out[i] = p;
@@ -519,7 +606,10 @@ pub struct StreamOptions {
 
 impl Default for StreamOptions {
     fn default() -> Self {
-        StreamOptions { chunk: 2048, include_text: true }
+        StreamOptions {
+            chunk: 2048,
+            include_text: true,
+        }
     }
 }
 
@@ -538,13 +628,21 @@ pub fn parse_line(line: &str) -> Option<StreamItem> {
         return None;
     }
     if line.trim_start().starts_with('{') {
-        if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str::<serde_json::Value>(line) {
+        if let Ok(serde_json::Value::Object(mut m)) =
+            serde_json::from_str::<serde_json::Value>(line)
+        {
             if let Some(serde_json::Value::String(t)) = m.remove("text") {
-                return Some(StreamItem { id: m.remove("id"), text: t });
+                return Some(StreamItem {
+                    id: m.remove("id"),
+                    text: t,
+                });
             }
         }
     }
-    Some(StreamItem { id: None, text: line.to_string() })
+    Some(StreamItem {
+        id: None,
+        text: line.to_string(),
+    })
 }
 
 #[derive(Serialize)]
@@ -565,7 +663,11 @@ struct StreamOut<'a> {
 /// `pulso score`: reads one text per line (or JSON Lines with `text`, carrying `id` through),
 /// writes one JSON object per text. Returns how many texts were scored. A closed stdout (broken
 /// pipe, e.g. `| head`) ends the stream quietly.
-pub fn score_stream(scorer: &Scorer, input: Box<dyn BufRead>, out: &mut dyn Write) -> anyhow::Result<usize> {
+pub fn score_stream(
+    scorer: &Scorer,
+    input: Box<dyn BufRead>,
+    out: &mut dyn Write,
+) -> anyhow::Result<usize> {
     score_stream_with(scorer, input, out, &StreamOptions::default())
 }
 
@@ -601,7 +703,9 @@ pub fn score_stream_with(
             continue;
         }
         let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
-        let scored = scorer.score(&texts).with_context(|| format!("scoring input up to line {line_no}"))?;
+        let scored = scorer
+            .score(&texts)
+            .with_context(|| format!("scoring input up to line {line_no}"))?;
         let mut text_out = Vec::with_capacity(items.len() * 160);
         for (it, s) in items.iter().zip(&scored) {
             let rec = StreamOut {
@@ -656,7 +760,13 @@ mod tests {
 
     #[test]
     fn parse_lines() {
-        assert_eq!(parse_line("hello world\r\n"), Some(StreamItem { id: None, text: "hello world".into() }));
+        assert_eq!(
+            parse_line("hello world\r\n"),
+            Some(StreamItem {
+                id: None,
+                text: "hello world".into()
+            })
+        );
         assert_eq!(parse_line("   \n"), None);
         let j = parse_line(r#"{"id": 7, "text": "ótimo"}"#).unwrap();
         assert_eq!(j.text, "ótimo");

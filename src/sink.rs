@@ -25,15 +25,24 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SinkError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parquet { path: PathBuf, source: parquet::errors::ParquetError },
+    Parquet {
+        path: PathBuf,
+        source: parquet::errors::ParquetError,
+    },
     #[error("{path} is locked by another pulso run writing to the same output; wait for it or choose another --out")]
     Locked { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
-    move |source| SinkError::Io { path: path.to_path_buf(), source }
+    move |source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Options for the sink (builder style).
@@ -52,7 +61,12 @@ pub struct SinkConfig {
 }
 
 impl SinkConfig {
-    pub fn new(out: impl Into<PathBuf>, date: NaiveDate, run_id: impl Into<String>, model: impl Into<String>) -> Self {
+    pub fn new(
+        out: impl Into<PathBuf>,
+        date: NaiveDate,
+        run_id: impl Into<String>,
+        model: impl Into<String>,
+    ) -> Self {
         SinkConfig {
             out: out.into(),
             date,
@@ -76,7 +90,12 @@ impl SinkConfig {
     pub fn build(self) -> Result<Sink, SinkError> {
         std::fs::create_dir_all(&self.out).map_err(io(&self.out))?;
         let lock_path = self.out.join(".pulso.lock");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
         lock_exclusive(&lock, &lock_path)?;
         let staging_root = self.out.join("_staging");
         // Leftovers of crashed runs: safe to remove, we hold the lock.
@@ -85,7 +104,12 @@ impl SinkConfig {
         }
         let staging = staging_root.join(&self.run_id);
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
-        Ok(Sink { cfg: self, staging, parts: BTreeMap::new(), _lock: lock })
+        Ok(Sink {
+            cfg: self,
+            staging,
+            parts: BTreeMap::new(),
+            _lock: lock,
+        })
     }
 }
 
@@ -100,7 +124,10 @@ fn lock_exclusive(f: &File, path: &Path) -> Result<(), SinkError> {
     if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
         Err(SinkError::Locked { path: path.into() })
     } else {
-        Err(SinkError::Io { path: path.into(), source: e })
+        Err(SinkError::Io {
+            path: path.into(),
+            source: e,
+        })
     }
 }
 
@@ -128,9 +155,15 @@ impl PartWriter {
             let n = room.min(batch.num_rows() - offset);
             let slice = batch.slice(offset, n);
             let (w, path) = self.writer.as_mut().expect("opened by roll");
-            w.write(&slice).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+            w.write(&slice).map_err(|source| SinkError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
             if w.in_progress_size() >= self.max_buffer_bytes {
-                w.flush().map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+                w.flush().map_err(|source| SinkError::Parquet {
+                    path: path.clone(),
+                    source,
+                })?;
             }
             self.rows_in_file += n;
             self.rows += n as u64;
@@ -144,8 +177,12 @@ impl PartWriter {
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let path = self.dir.join(format!("part-{:05}.parquet", self.files));
         let f = File::create(&path).map_err(io(&path))?;
-        let w = ArrowWriter::try_new(f, self.schema.clone(), Some(self.props.clone()))
-            .map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+        let w = ArrowWriter::try_new(f, self.schema.clone(), Some(self.props.clone())).map_err(
+            |source| SinkError::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
         self.writer = Some((w, path));
         self.files += 1;
         self.rows_in_file = 0;
@@ -154,7 +191,8 @@ impl PartWriter {
 
     fn close_current(&mut self) -> Result<(), SinkError> {
         if let Some((w, path)) = self.writer.take() {
-            w.close().map_err(|source| SinkError::Parquet { path, source })?;
+            w.close()
+                .map_err(|source| SinkError::Parquet { path, source })?;
         }
         Ok(())
     }
@@ -195,7 +233,9 @@ impl Sink {
     fn part(&mut self, rel: String, schema: SchemaRef) -> &mut PartWriter {
         let dir = self.staging.join(&rel);
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid zstd level"),
+            ))
             .set_max_row_group_size(self.cfg.row_group_rows)
             .set_created_by(format!("pulso {}", env!("CARGO_PKG_VERSION")))
             .set_key_value_metadata(Some(vec![
@@ -282,7 +322,12 @@ impl Sink {
             "date": self.cfg.date.format("%Y-%m-%d").to_string(),
             "finished_at": chrono::Utc::now().to_rfc3339(),
         });
-        write_atomic(&self.cfg.out.join("_SUCCESS"), serde_json::to_string_pretty(&success).expect("json").as_bytes())?;
+        write_atomic(
+            &self.cfg.out.join("_SUCCESS"),
+            serde_json::to_string_pretty(&success)
+                .expect("json")
+                .as_bytes(),
+        )?;
         let _ = std::fs::remove_dir_all(self.cfg.out.join("_staging"));
         published.manifest = manifest_path;
         Ok(published)
@@ -297,7 +342,9 @@ impl Sink {
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
+    File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
@@ -327,7 +374,15 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
     let ca = CString::new(a.as_os_str().as_bytes())?;
     let cb = CString::new(b.as_os_str().as_bytes())?;
     // SAFETY: valid NUL-terminated paths; renameat2 does not retain them.
-    let rc = unsafe { libc::renameat2(libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE) };
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -349,8 +404,17 @@ mod tests {
 
     fn signal(id: &str, seg: Segment) -> Signal {
         Signal {
-            record: InputRecord { source: Arc::from("s"), id: id.into(), text: format!("text {id}"), ..Default::default() },
-            routing: Routing { segment: seg, client_type: ClientType::Consumer, reason: "default:external".into() },
+            record: InputRecord {
+                source: Arc::from("s"),
+                id: id.into(),
+                text: format!("text {id}"),
+                ..Default::default()
+            },
+            routing: Routing {
+                segment: seg,
+                client_type: ClientType::Consumer,
+                reason: "default:external".into(),
+            },
             language: Lang::En,
             scored: Scored {
                 sentiment: Sentiment::Positive,
@@ -360,7 +424,10 @@ mod tests {
                 sentiment_score: 0.6,
                 truncated: false,
             },
-            enrichment: Enrichment { topics: vec!["price".into()], ..Default::default() },
+            enrichment: Enrichment {
+                topics: vec!["price".into()],
+                ..Default::default()
+            },
         }
     }
 
@@ -368,7 +435,11 @@ mod tests {
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let f = File::open(e.unwrap().path()).unwrap();
-            for b in ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
+            for b in ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap()
+            {
                 n += b.unwrap().num_rows();
             }
         }
@@ -383,15 +454,27 @@ mod tests {
     fn round_trip_roll_and_replace() {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("out");
-        let mut s = SinkConfig::new(&out, date(), "run1", "m").file_rows(3).build().unwrap();
+        let mut s = SinkConfig::new(&out, date(), "run1", "m")
+            .file_rows(3)
+            .build()
+            .unwrap();
         s.declare_standard_partitions();
-        let sigs: Vec<Signal> = (0..7).map(|i| signal(&i.to_string(), Segment::External)).collect();
+        let sigs: Vec<Signal> = (0..7)
+            .map(|i| signal(&i.to_string(), Segment::External))
+            .collect();
         s.write_signals(&sigs).unwrap();
         let p = s.commit(&serde_json::json!({"run": 1})).unwrap();
         let ext = out.join("signals/segment=external/date=2026-11-14");
-        assert_eq!(std::fs::read_dir(&ext).unwrap().count(), 3, "7 rows at 3 per file");
+        assert_eq!(
+            std::fs::read_dir(&ext).unwrap().count(),
+            3,
+            "7 rows at 3 per file"
+        );
         assert_eq!(rows_in(&ext), 7);
-        assert_eq!(rows_in(&out.join("signals/segment=internal/date=2026-11-14")), 0);
+        assert_eq!(
+            rows_in(&out.join("signals/segment=internal/date=2026-11-14")),
+            0
+        );
         assert_eq!(p.partitions["signals/segment=external/date=2026-11-14"], 7);
         assert!(out.join("_SUCCESS").exists() && out.join("runs/run1.json").exists());
 
@@ -401,7 +484,10 @@ mod tests {
         s.write_signals(&[signal("x", Segment::Internal)]).unwrap();
         s.commit(&serde_json::json!({})).unwrap();
         assert_eq!(rows_in(&ext), 0);
-        assert_eq!(rows_in(&out.join("signals/segment=internal/date=2026-11-14")), 1);
+        assert_eq!(
+            rows_in(&out.join("signals/segment=internal/date=2026-11-14")),
+            1
+        );
         assert!(!out.join("_staging").exists());
     }
 
@@ -413,16 +499,27 @@ mod tests {
         s.write_signals(&[signal("a", Segment::External)]).unwrap();
         s.commit(&serde_json::json!({})).unwrap();
         let mut s = SinkConfig::new(&out, date(), "run2", "m").build().unwrap();
-        s.write_signals(&[signal("b", Segment::External), signal("c", Segment::External)]).unwrap();
+        s.write_signals(&[
+            signal("b", Segment::External),
+            signal("c", Segment::External),
+        ])
+        .unwrap();
         drop(s); // crash before commit
-        assert_eq!(rows_in(&out.join("signals/segment=external/date=2026-11-14")), 1);
+        assert_eq!(
+            rows_in(&out.join("signals/segment=external/date=2026-11-14")),
+            1
+        );
     }
 
     #[test]
     fn second_writer_is_locked_out() {
         let d = tempfile::tempdir().unwrap();
         let _a = SinkConfig::new(d.path(), date(), "a", "m").build().unwrap();
-        let e = SinkConfig::new(d.path(), date(), "b", "m").build().err().unwrap().to_string();
+        let e = SinkConfig::new(d.path(), date(), "b", "m")
+            .build()
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("another pulso run"), "{e}");
     }
 }

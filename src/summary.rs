@@ -36,7 +36,10 @@ pub struct RunStats {
 
 impl RunStats {
     pub fn observe_signal(&mut self, s: &Signal) {
-        let g = self.groups.entry((s.record.source.to_string(), s.routing.segment)).or_default();
+        let g = self
+            .groups
+            .entry((s.record.source.to_string(), s.routing.segment))
+            .or_default();
         g.signals += 1;
         g.sum_score += s.scored.sentiment_score as f64;
         if s.scored.sentiment == Sentiment::Negative {
@@ -48,7 +51,12 @@ impl RunStats {
     }
 
     pub fn observe_reject(&mut self, r: &Reject) {
-        *self.rejects.entry(r.source.to_string()).or_default().entry(r.reason.code()).or_default() += 1;
+        *self
+            .rejects
+            .entry(r.source.to_string())
+            .or_default()
+            .entry(r.reason.code())
+            .or_default() += 1;
     }
 
     pub fn total_signals(&self) -> u64 {
@@ -60,7 +68,11 @@ impl RunStats {
     }
 
     pub fn segment_signals(&self, seg: Segment) -> u64 {
-        self.groups.iter().filter(|((_, s), _)| *s == seg).map(|(_, g)| g.signals).sum()
+        self.groups
+            .iter()
+            .filter(|((_, s), _)| *s == seg)
+            .map(|(_, g)| g.signals)
+            .sum()
     }
 
     pub fn rejects_by_reason(&self) -> BTreeMap<String, u64> {
@@ -84,48 +96,84 @@ impl RunStats {
             "negative".into(),
         ]];
         for (source, read) in &self.records {
-            let rejected: u64 = self.rejects.get(source).map(|m| m.values().sum()).unwrap_or(0);
+            let rejected: u64 = self
+                .rejects
+                .get(source)
+                .map(|m| m.values().sum())
+                .unwrap_or(0);
             let mut first = true;
             for seg in Segment::ALL {
-                let Some(g) = self.groups.get(&(source.clone(), seg)) else { continue };
+                let Some(g) = self.groups.get(&(source.clone(), seg)) else {
+                    continue;
+                };
                 rows.push([
                     if first { source.clone() } else { String::new() },
                     seg.to_string(),
                     g.signals.to_string(),
-                    if first { rejected.to_string() } else { String::new() },
-                    g.mean_score().map(|m| format!("{m:+.3}")).unwrap_or_default(),
-                    g.negative_share().map(|m| format!("{:.1}%", m * 100.0)).unwrap_or_default(),
+                    if first {
+                        rejected.to_string()
+                    } else {
+                        String::new()
+                    },
+                    g.mean_score()
+                        .map(|m| format!("{m:+.3}"))
+                        .unwrap_or_default(),
+                    g.negative_share()
+                        .map(|m| format!("{:.1}%", m * 100.0))
+                        .unwrap_or_default(),
                 ]);
                 first = false;
             }
             if first {
-                rows.push([source.clone(), "-".into(), "0".into(), rejected.to_string(), String::new(), String::new()]);
+                rows.push([
+                    source.clone(),
+                    "-".into(),
+                    "0".into(),
+                    rejected.to_string(),
+                    String::new(),
+                    String::new(),
+                ]);
             }
             let _ = read;
         }
         for seg in Segment::ALL {
-            let g = self.groups.iter().filter(|((_, s), _)| *s == seg).fold(GroupStats::default(), |mut a, (_, g)| {
-                a.signals += g.signals;
-                a.sum_score += g.sum_score;
-                a.negatives += g.negatives;
-                a
-            });
+            let g = self.groups.iter().filter(|((_, s), _)| *s == seg).fold(
+                GroupStats::default(),
+                |mut a, (_, g)| {
+                    a.signals += g.signals;
+                    a.sum_score += g.sum_score;
+                    a.negatives += g.negatives;
+                    a
+                },
+            );
             rows.push([
                 "TOTAL".into(),
                 seg.to_string(),
                 g.signals.to_string(),
                 String::new(),
-                g.mean_score().map(|m| format!("{m:+.3}")).unwrap_or_default(),
-                g.negative_share().map(|m| format!("{:.1}%", m * 100.0)).unwrap_or_default(),
+                g.mean_score()
+                    .map(|m| format!("{m:+.3}"))
+                    .unwrap_or_default(),
+                g.negative_share()
+                    .map(|m| format!("{:.1}%", m * 100.0))
+                    .unwrap_or_default(),
             ]);
         }
-        let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
         let mut out = String::new();
         for (k, r) in rows.iter().enumerate() {
             let line: Vec<String> = r
                 .iter()
                 .enumerate()
-                .map(|(i, c)| if i < 2 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+                .map(|(i, c)| {
+                    if i < 2 {
+                        format!("{c:<w$}", w = widths[i])
+                    } else {
+                        format!("{c:>w$}", w = widths[i])
+                    }
+                })
                 .collect();
             let _ = writeln!(out, "{}", line.join("  ").trim_end());
             if k == 0 {

@@ -24,12 +24,21 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
         return Some(dt.timestamp_micros());
     }
     // RFC 3339 with a space instead of 'T' and an offset.
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f%:z",
+        "%Y-%m-%d %H:%M:%S%.f%z",
+        "%Y-%m-%dT%H:%M:%S%.f%z",
+    ] {
         if let Ok(dt) = DateTime::parse_from_str(s, f) {
             return Some(dt.timestamp_micros());
         }
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(s, f) {
             return Some(dt.and_utc().timestamp_micros());
         }
@@ -79,8 +88,14 @@ mod tests {
     #[test]
     fn epoch_magnitudes() {
         assert_eq!(parse_timestamp("1762000000"), Some(1_762_000_000_000_000));
-        assert_eq!(parse_timestamp("1762000000000"), Some(1_762_000_000_000_000));
-        assert_eq!(parse_timestamp("1762000000000000"), Some(1_762_000_000_000_000));
+        assert_eq!(
+            parse_timestamp("1762000000000"),
+            Some(1_762_000_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("1762000000000000"),
+            Some(1_762_000_000_000_000)
+        );
     }
 
     #[test]
@@ -92,7 +107,10 @@ mod tests {
 
     #[test]
     fn date_only_and_naive() {
-        assert_eq!(micros_to_date(parse_timestamp("2026-11-05").unwrap()), NaiveDate::from_ymd_opt(2026, 11, 5));
+        assert_eq!(
+            micros_to_date(parse_timestamp("2026-11-05").unwrap()),
+            NaiveDate::from_ymd_opt(2026, 11, 5)
+        );
         assert_eq!(
             micros_to_date(parse_timestamp("2026-11-05 23:59:59").unwrap()),
             NaiveDate::from_ymd_opt(2026, 11, 5)

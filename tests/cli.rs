@@ -28,7 +28,11 @@ fn pulso(args: &[&str], dir: &Path) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// Reads every Parquet file under `dir` (recursively).
@@ -36,14 +40,20 @@ fn read_dir_batches(dir: &Path) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
                 let f = std::fs::File::open(&p).unwrap();
-                for b in ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
+                for b in ParquetRecordBatchReaderBuilder::try_new(f)
+                    .unwrap()
+                    .build()
+                    .unwrap()
+                {
                     out.push(b.unwrap());
                 }
             }
@@ -55,10 +65,16 @@ fn read_dir_batches(dir: &Path) -> Vec<RecordBatch> {
 fn strings(batches: &[RecordBatch], col: &str) -> Vec<String> {
     let mut v = Vec::new();
     for b in batches {
-        let a = b.column_by_name(col).unwrap_or_else(|| panic!("no column {col}"));
+        let a = b
+            .column_by_name(col)
+            .unwrap_or_else(|| panic!("no column {col}"));
         let a = a.as_string::<i32>();
         for i in 0..a.len() {
-            v.push(if a.is_null(i) { String::new() } else { a.value(i).to_string() });
+            v.push(if a.is_null(i) {
+                String::new()
+            } else {
+                a.value(i).to_string()
+            });
         }
     }
     v
@@ -189,7 +205,11 @@ fn write_reviews(path: &Path) {
     use arrow::array::{Int32Array, StringArray, TimestampMillisecondArray};
     let schema = Arc::new(Schema::new(vec![
         Field::new("review_id", DataType::Utf8, true),
-        Field::new("reviewed_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+        Field::new(
+            "reviewed_at",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
         Field::new("stars", DataType::Int32, true),
         Field::new("product_brand", DataType::Utf8, true),
         Field::new("body", DataType::Utf8, true),
@@ -198,11 +218,29 @@ fn write_reviews(path: &Path) {
     let batch = RecordBatch::try_new(
         schema.clone(),
         vec![
-            Arc::new(StringArray::from(vec![Some("v1"), Some("v2"), Some("v3"), Some("v4")])),
-            Arc::new(TimestampMillisecondArray::from(vec![Some(t), Some(t + 1000), None, Some(t)]).with_timezone("UTC")),
+            Arc::new(StringArray::from(vec![
+                Some("v1"),
+                Some("v2"),
+                Some("v3"),
+                Some("v4"),
+            ])),
+            Arc::new(
+                TimestampMillisecondArray::from(vec![Some(t), Some(t + 1000), None, Some(t)])
+                    .with_timezone("UTC"),
+            ),
             Arc::new(Int32Array::from(vec![Some(5), Some(1), Some(3), Some(4)])),
-            Arc::new(StringArray::from(vec![Some("Acme"), Some("Acme"), Some("Globex"), Some("Acme")])),
-            Arc::new(StringArray::from(vec![Some("Produto excelente, chegou rápido"), Some("Muy mala calidad, se rompió"), Some("no time"), None])),
+            Arc::new(StringArray::from(vec![
+                Some("Acme"),
+                Some("Acme"),
+                Some("Globex"),
+                Some("Acme"),
+            ])),
+            Arc::new(StringArray::from(vec![
+                Some("Produto excelente, chegou rápido"),
+                Some("Muy mala calidad, se rompió"),
+                Some("no time"),
+                None,
+            ])),
         ],
     )
     .unwrap();
@@ -221,7 +259,9 @@ fn fixture() -> (tempfile::TempDir, usize) {
     std::fs::write(data.join("helpdesk.jsonl"), HELPDESK).unwrap();
     std::fs::write(data.join("partners.csv"), PARTNERS).unwrap();
     let mut m = MENTIONS_OK.as_bytes().to_vec();
-    m.extend_from_slice(b"{\"id\": \"s4\", \"created_at\": \"2026-11-14T12:00:00Z\", \"text\": \"caf\xe9 ruim\"}\n");
+    m.extend_from_slice(
+        b"{\"id\": \"s4\", \"created_at\": \"2026-11-14T12:00:00Z\", \"text\": \"caf\xe9 ruim\"}\n",
+    );
     std::fs::write(data.join("mentions.jsonl"), m).unwrap();
     write_reviews(&data.join("reviews.parquet"));
     std::fs::write(d.path().join("people.csv"), ROSTER).unwrap();
@@ -234,15 +274,36 @@ fn fixture() -> (tempfile::TempDir, usize) {
 #[test]
 fn run_routes_scores_and_accounts_for_every_record() {
     let (d, n_input) = fixture();
-    let o = pulso(&["run", "pipeline.toml", "--date", "2026-11-14", "--no-progress", "--threads", "1"], d.path());
-    assert_eq!(o.status.code(), Some(1), "rejects present → exit 1\n{}", text(&o));
+    let o = pulso(
+        &[
+            "run",
+            "pipeline.toml",
+            "--date",
+            "2026-11-14",
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+        d.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "rejects present → exit 1\n{}",
+        text(&o)
+    );
     let out = d.path().join("out");
     assert!(out.join("_SUCCESS").is_file());
 
     let internal = read_dir_batches(&out.join("signals/segment=internal/date=2026-11-14"));
     let external = read_dir_batches(&out.join("signals/segment=external/date=2026-11-14"));
     let rejects = read_dir_batches(&out.join("rejects/date=2026-11-14"));
-    assert_eq!(rows(&internal) + rows(&external) + rows(&rejects), n_input, "nothing lost\n{}", text(&o));
+    assert_eq!(
+        rows(&internal) + rows(&external) + rows(&rejects),
+        n_input,
+        "nothing lost\n{}",
+        text(&o)
+    );
 
     // Every reject reason, with file and line.
     let reasons: BTreeMap<String, String> = strings(&rejects, "location")
@@ -274,33 +335,60 @@ fn run_routes_scores_and_accounts_for_every_record() {
         for ((id, seg), (ct, reason)) in strings(b, "record_id")
             .into_iter()
             .zip(strings(b, "segment"))
-            .zip(strings(b, "client_type").into_iter().zip(strings(b, "segment_reason")))
+            .zip(
+                strings(b, "client_type")
+                    .into_iter()
+                    .zip(strings(b, "segment_reason")),
+            )
         {
             routed.insert(id, (seg, ct, reason));
         }
     }
-    let r = |id: &str| routed.get(id).cloned().unwrap_or_else(|| panic!("{id} missing: {routed:?}"));
+    let r = |id: &str| {
+        routed
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} missing: {routed:?}"))
+    };
     let t = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
     assert_eq!(r("r1"), t("internal", "employee", "source:survey"));
     assert_eq!(r("t1"), t("internal", "employee", "domain:acme.com"));
     assert_eq!(r("t2"), t("internal", "contractor", "roster"));
     assert_eq!(r("t3"), t("external", "consumer", "default:external"));
-    assert_eq!(r("m1"), t("internal", "supplier", "domain:steelworks.example"));
-    assert_eq!(r("m2"), t("internal", "partner", "domain:logistica-parceira.example"));
+    assert_eq!(
+        r("m1"),
+        t("internal", "supplier", "domain:steelworks.example")
+    );
+    assert_eq!(
+        r("m2"),
+        t("internal", "partner", "domain:logistica-parceira.example")
+    );
     assert_eq!(r("m3"), t("internal", "investor", "roster"));
     assert_eq!(r("s1"), t("external", "consumer", "source:mentions"));
     assert_eq!(r("v1"), t("external", "consumer", "source:reviews"));
 
     // Scores are probabilities; the schema round-trips.
     for b in internal.iter().chain(&external) {
-        let p = |c: &str| b.column_by_name(c).unwrap().as_primitive::<arrow::datatypes::Float32Type>().clone();
-        let (n, u, q, s) = (p("p_negative"), p("p_neutral"), p("p_positive"), p("sentiment_score"));
+        let p = |c: &str| {
+            b.column_by_name(c)
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Float32Type>()
+                .clone()
+        };
+        let (n, u, q, s) = (
+            p("p_negative"),
+            p("p_neutral"),
+            p("p_positive"),
+            p("sentiment_score"),
+        );
         for i in 0..b.num_rows() {
             let sum = n.value(i) + u.value(i) + q.value(i);
             assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
             assert!((s.value(i) - (q.value(i) - n.value(i))).abs() < 1e-5);
         }
-        assert!(matches!(b.schema().field_with_name("event_time").unwrap().data_type(), DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC"));
+        assert!(
+            matches!(b.schema().field_with_name("event_time").unwrap().data_type(), DataType::Timestamp(TimeUnit::Microsecond, Some(tz)) if tz.as_ref() == "UTC")
+        );
     }
     // Internal authors never appear raw.
     for a in strings(&internal, "author_id") {
@@ -311,8 +399,14 @@ fn run_routes_scores_and_accounts_for_every_record() {
     let likes: Vec<Option<i64>> = external
         .iter()
         .flat_map(|b| {
-            let a = b.column_by_name("likes").unwrap().as_primitive::<arrow::datatypes::Int64Type>().clone();
-            (0..a.len()).map(move |i| a.is_valid(i).then(|| a.value(i))).collect::<Vec<_>>()
+            let a = b
+                .column_by_name("likes")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .clone();
+            (0..a.len())
+                .map(move |i| a.is_valid(i).then(|| a.value(i)))
+                .collect::<Vec<_>>()
         })
         .collect();
     let by_id: BTreeMap<_, _> = ext_ids.into_iter().zip(likes).collect();
@@ -320,16 +414,26 @@ fn run_routes_scores_and_accounts_for_every_record() {
     assert_eq!(by_id["s2"], Some(5));
 
     // The manifest accounts for every input file.
-    let runs: Vec<_> = std::fs::read_dir(out.join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    let runs: Vec<_> = std::fs::read_dir(out.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(runs.len(), 1);
     let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&runs[0]).unwrap()).unwrap();
     assert_eq!(m["counts"]["records"], n_input);
     assert_eq!(m["counts"]["rejects"], rows(&rejects));
-    let per_file: u64 = m["inputs"].as_array().unwrap().iter().map(|f| f["records"].as_u64().unwrap()).sum();
+    let per_file: u64 = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["records"].as_u64().unwrap())
+        .sum();
     assert_eq!(per_file as usize, n_input);
     // The summary table names every source.
     let stdout = String::from_utf8_lossy(&o.stdout);
-    for s in ["survey", "helpdesk", "partners", "mentions", "reviews", "TOTAL"] {
+    for s in [
+        "survey", "helpdesk", "partners", "mentions", "reviews", "TOTAL",
+    ] {
         assert!(stdout.contains(s), "summary lacks {s}:\n{stdout}");
     }
 }
@@ -337,17 +441,37 @@ fn run_routes_scores_and_accounts_for_every_record() {
 #[test]
 fn rerunning_a_date_replaces_its_partitions() {
     let (d, _) = fixture();
-    let args = ["run", "pipeline.toml", "--date", "2026-11-14", "--no-progress", "--threads", "1"];
+    let args = [
+        "run",
+        "pipeline.toml",
+        "--date",
+        "2026-11-14",
+        "--no-progress",
+        "--threads",
+        "1",
+    ];
     let o = pulso(&args, d.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     // Second night: the mentions feed has only one good record.
-    std::fs::write(d.path().join("data/mentions.jsonl"), MENTIONS_OK.lines().next().unwrap()).unwrap();
+    std::fs::write(
+        d.path().join("data/mentions.jsonl"),
+        MENTIONS_OK.lines().next().unwrap(),
+    )
+    .unwrap();
     let o = pulso(&args, d.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let external = read_dir_batches(&d.path().join("out/signals/segment=external/date=2026-11-14"));
+    let external = read_dir_batches(
+        &d.path()
+            .join("out/signals/segment=external/date=2026-11-14"),
+    );
     let ids = strings(&external, "record_id");
-    assert_eq!(ids.iter().filter(|i| i.starts_with('s')).count(), 1, "old mentions must be gone: {ids:?}");
-    let run_ids: std::collections::BTreeSet<String> = strings(&external, "run_id").into_iter().collect();
+    assert_eq!(
+        ids.iter().filter(|i| i.starts_with('s')).count(),
+        1,
+        "old mentions must be gone: {ids:?}"
+    );
+    let run_ids: std::collections::BTreeSet<String> =
+        strings(&external, "run_id").into_iter().collect();
     assert_eq!(run_ids.len(), 1, "one run per partition: {run_ids:?}");
     assert!(!d.path().join("out/_staging").exists());
 }
@@ -358,9 +482,15 @@ fn validate_reports_rejects_and_writes_nothing() {
     let o = pulso(&["validate", "pipeline.toml"], d.path());
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let s = String::from_utf8_lossy(&o.stdout);
-    assert!(s.contains("malformed_row") && s.contains("survey_2026-11.csv:5"), "{s}");
+    assert!(
+        s.contains("malformed_row") && s.contains("survey_2026-11.csv:5"),
+        "{s}"
+    );
     assert!(s.contains("invalid_utf8") && s.contains("duplicate"), "{s}");
-    assert!(!d.path().join("out").exists(), "validate must write nothing");
+    assert!(
+        !d.path().join("out").exists(),
+        "validate must write nothing"
+    );
 }
 
 #[test]
@@ -369,22 +499,44 @@ fn unusable_config_or_input_exits_2_and_publishes_nothing() {
     let p = d.path().join("pipeline.toml");
     let good = std::fs::read_to_string(&p).unwrap();
 
-    std::fs::write(&p, good.replace("format = \"jsonl\"\nsegment = \"auto\"", "format = \"jsonl\"\nsegmnet = \"auto\"")).unwrap();
+    std::fs::write(
+        &p,
+        good.replace(
+            "format = \"jsonl\"\nsegment = \"auto\"",
+            "format = \"jsonl\"\nsegmnet = \"auto\"",
+        ),
+    )
+    .unwrap();
     let o = pulso(&["run", "pipeline.toml", "--no-progress"], d.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("pipeline.toml") && e.contains("segmnet"), "{e}");
 
-    std::fs::write(&p, good.replace("text = \"comment\"", "text = \"commment\"")).unwrap();
+    std::fs::write(
+        &p,
+        good.replace("text = \"comment\"", "text = \"commment\""),
+    )
+    .unwrap();
     let o = pulso(&["run", "pipeline.toml", "--no-progress"], d.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("survey_2026-11.csv") && e.contains("commment") && e.contains("comment"), "{e}");
+    assert!(
+        e.contains("survey_2026-11.csv") && e.contains("commment") && e.contains("comment"),
+        "{e}"
+    );
     assert!(!d.path().join("out/_SUCCESS").exists());
     assert!(read_dir_batches(&d.path().join("out/signals")).is_empty());
 
-    std::fs::write(&p, good.replace(&tiny_model().display().to_string(), "/nonexistent/model")).unwrap();
+    std::fs::write(
+        &p,
+        good.replace(&tiny_model().display().to_string(), "/nonexistent/model"),
+    )
+    .unwrap();
     let o = pulso(&["run", "pipeline.toml", "--no-progress"], d.path());
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/model"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("/nonexistent/model"),
+        "{}",
+        text(&o)
+    );
 }

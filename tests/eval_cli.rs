@@ -6,7 +6,9 @@ use pulso::score::{score_stream, PrecisionChoice, Scorer, ScorerConfig};
 use std::path::{Path, PathBuf};
 
 fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 fn scorer(name: &str) -> Scorer {
@@ -23,7 +25,12 @@ fn scorer(name: &str) -> Scorer {
 fn fixture_texts() -> Vec<String> {
     let p = model_dir("tiny-bert").join("expected.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
-    v["cases"].as_array().unwrap().iter().map(|c| c["text"].as_str().unwrap().to_string()).collect()
+    v["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn tmp_file(name: &str, body: &str) -> PathBuf {
@@ -43,20 +50,41 @@ fn eval_against_own_predictions_is_perfect_and_flipped_is_zero() {
     let mut csv = String::from("id,text,label\n");
     let mut flipped = String::new();
     for (i, (t, s)) in texts.iter().zip(&pred).enumerate() {
-        csv.push_str(&format!("{i},\"{}\",{}\n", t.replace('"', "\"\""), s.sentiment.as_str().to_uppercase()));
+        csv.push_str(&format!(
+            "{i},\"{}\",{}\n",
+            t.replace('"', "\"\""),
+            s.sentiment.as_str().to_uppercase()
+        ));
         let other = match s.sentiment {
             Sentiment::Negative => "positive",
             _ => "negative",
         };
-        flipped.push_str(&format!("{}\n", serde_json::json!({"text": t, "label": other})));
+        flipped.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"text": t, "label": other})
+        ));
     }
-    let args = EvalArgs { input: tmp_file("own.csv", &csv), ..Default::default() };
+    let args = EvalArgs {
+        input: tmp_file("own.csv", &csv),
+        ..Default::default()
+    };
     let r = evaluate(&args, &sc).unwrap();
     assert_eq!(r.n, texts.len());
     assert_eq!(r.accuracy, 1.0);
-    assert_eq!(r.confusion.matrix.iter().map(|row| row.iter().sum::<usize>()).sum::<usize>(), texts.len());
+    assert_eq!(
+        r.confusion
+            .matrix
+            .iter()
+            .map(|row| row.iter().sum::<usize>())
+            .sum::<usize>(),
+        texts.len()
+    );
 
-    let args = EvalArgs { input: tmp_file("flipped.jsonl", &flipped), json: true, ..Default::default() };
+    let args = EvalArgs {
+        input: tmp_file("flipped.jsonl", &flipped),
+        json: true,
+        ..Default::default()
+    };
     let r = evaluate(&args, &sc).unwrap();
     assert_eq!(r.accuracy, 0.0);
     let mut out = Vec::new();
@@ -68,7 +96,10 @@ fn eval_against_own_predictions_is_perfect_and_flipped_is_zero() {
     let mut table = Vec::new();
     write_report(&r, false, &mut table).unwrap();
     let table = String::from_utf8(table).unwrap();
-    assert!(table.contains("macro-F1") && table.contains("confusion"), "{table}");
+    assert!(
+        table.contains("macro-F1") && table.contains("confusion"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -80,9 +111,20 @@ fn eval_binary_file_scores_negative_vs_positive() {
     // UCI layout: text<TAB>0|1, no header.
     let mut tsv = String::new();
     for (t, s) in texts.iter().zip(&pred) {
-        tsv.push_str(&format!("{}\t{}\n", t, if s.p_positive > s.p_negative { 1 } else { 0 }));
+        tsv.push_str(&format!(
+            "{}\t{}\n",
+            t,
+            if s.p_positive > s.p_negative { 1 } else { 0 }
+        ));
     }
-    let r = evaluate(&EvalArgs { input: tmp_file("uci.txt", &tsv), ..Default::default() }, &sc).unwrap();
+    let r = evaluate(
+        &EvalArgs {
+            input: tmp_file("uci.txt", &tsv),
+            ..Default::default()
+        },
+        &sc,
+    )
+    .unwrap();
     assert!(r.binary);
     assert_eq!(r.accuracy, 1.0);
     assert_eq!(r.per_class.len(), 2);
@@ -93,16 +135,32 @@ fn score_stream_plain_and_json_lines() {
     let sc = scorer("tiny-xlmr");
     let input = "Adorei!!! 😍🔥👍\n\n{\"id\": \"a-1\", \"text\": \"ok\"}\nEl pago no funciona\n";
     let mut out = Vec::new();
-    let n = score_stream(&sc, Box::new(std::io::Cursor::new(input.as_bytes().to_vec())), &mut out).unwrap();
+    let n = score_stream(
+        &sc,
+        Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(n, 3);
-    let lines: Vec<serde_json::Value> =
-        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     assert_eq!(lines[1]["id"], "a-1");
     assert_eq!(lines[1]["text"], "ok");
     assert!(lines[0].get("id").is_none());
     for l in &lines {
-        for k in ["sentiment", "p_negative", "p_neutral", "p_positive", "sentiment_score", "language", "truncated"] {
+        for k in [
+            "sentiment",
+            "p_negative",
+            "p_neutral",
+            "p_positive",
+            "sentiment_score",
+            "language",
+            "truncated",
+        ] {
             assert!(l.get(k).is_some(), "{k} missing in {l}");
         }
         let s = l["sentiment_score"].as_f64().unwrap();
@@ -124,7 +182,12 @@ impl std::io::Write for ClosedPipe {
 #[test]
 fn broken_pipe_is_not_an_error() {
     let sc = scorer("tiny-distilbert");
-    let n = score_stream(&sc, Box::new(std::io::Cursor::new(b"a\nb\n".to_vec())), &mut ClosedPipe).unwrap();
+    let n = score_stream(
+        &sc,
+        Box::new(std::io::Cursor::new(b"a\nb\n".to_vec())),
+        &mut ClosedPipe,
+    )
+    .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -137,11 +200,18 @@ fn broken_pipe_is_not_an_error() {
 #[test]
 #[ignore]
 fn eval_file() {
-    let (Ok(model), Ok(file)) = (std::env::var("PULSO_EVAL_MODEL"), std::env::var("PULSO_EVAL_FILE")) else {
+    let (Ok(model), Ok(file)) = (
+        std::env::var("PULSO_EVAL_MODEL"),
+        std::env::var("PULSO_EVAL_FILE"),
+    ) else {
         eprintln!("set PULSO_EVAL_MODEL and PULSO_EVAL_FILE");
         return;
     };
-    let args = EvalArgs { model: Some(model), input: PathBuf::from(file), ..Default::default() };
+    let args = EvalArgs {
+        model: Some(model),
+        input: PathBuf::from(file),
+        ..Default::default()
+    };
     let sc = args.scorer_config().unwrap().build().unwrap();
     let r = evaluate(&args, &sc).unwrap();
     let mut out = Vec::new();

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 const MODELS: [&str; 3] = ["tiny-bert", "tiny-distilbert", "tiny-xlmr"];
 
 fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name)
 }
 
 struct Case {
@@ -32,7 +34,11 @@ struct Expected {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn expected(name: &str) -> Expected {
@@ -44,7 +50,12 @@ fn expected(name: &str) -> Expected {
         .iter()
         .map(|c| Case {
             text: c["text"].as_str().unwrap().to_string(),
-            ids: c["input_ids"].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect(),
+            ids: c["input_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_i64().unwrap())
+                .collect(),
             truncated: c["truncated"].as_bool().unwrap(),
             probs: floats(&c["probs"]),
         })
@@ -53,23 +64,39 @@ fn expected(name: &str) -> Expected {
         max_length: v["max_length"].as_u64().unwrap() as usize,
         tolerance: v["tolerance"].as_f64().unwrap_or(1e-4) as f32,
         cases,
-        batched_probs: v["batched"]["probs"].as_array().unwrap().iter().map(floats).collect(),
+        batched_probs: v["batched"]["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect(),
     }
 }
 
 fn load(name: &str, max_tokens: usize) -> Classifier {
     let dir = model_dir(name);
-    Classifier::load(dir.to_str().unwrap(), LoadOptions { max_tokens: Some(max_tokens), ..Default::default() })
-        .unwrap_or_else(|e| panic!("{name}: {e:#}"))
+    Classifier::load(
+        dir.to_str().unwrap(),
+        LoadOptions {
+            max_tokens: Some(max_tokens),
+            ..Default::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e:#}"))
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
+    v.iter()
+        .enumerate()
+        .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
 #[test]
@@ -79,10 +106,17 @@ fn input_ids_and_truncation_match_hf() {
         let clf = load(name, exp.max_length);
         let texts: Vec<&str> = exp.cases.iter().map(|c| c.text.as_str()).collect();
         let enc = clf.encode(&texts).unwrap();
-        assert!(exp.cases.iter().any(|c| c.truncated), "{name}: fixtures should include truncated texts");
+        assert!(
+            exp.cases.iter().any(|c| c.truncated),
+            "{name}: fixtures should include truncated texts"
+        );
         for (c, e) in exp.cases.iter().zip(&enc) {
             assert_eq!(e.ids, c.ids, "{name}: ids of {:?}", c.text);
-            assert_eq!(e.truncated, c.truncated, "{name}: truncated flag of {:?}", c.text);
+            assert_eq!(
+                e.truncated, c.truncated,
+                "{name}: truncated flag of {:?}",
+                c.text
+            );
             assert!(e.ids.len() <= exp.max_length);
         }
     }
@@ -96,7 +130,13 @@ fn probabilities_alone_match_hf() {
         for c in &exp.cases {
             let p = clf.probabilities(&[c.text.as_str()]).unwrap();
             let d = max_diff(&p[0], &c.probs);
-            assert!(d <= exp.tolerance, "{name}: {:?}: {:?} vs HF {:?} (diff {d})", c.text, p[0], c.probs);
+            assert!(
+                d <= exp.tolerance,
+                "{name}: {:?}: {:?} vs HF {:?} (diff {d})",
+                c.text,
+                p[0],
+                c.probs
+            );
         }
     }
 }
@@ -106,21 +146,42 @@ fn padded_batch_equals_alone() {
     for name in MODELS {
         let exp = expected(name);
         let clf = load(name, exp.max_length);
-        let alone: Vec<Vec<f32>> =
-            exp.cases.iter().map(|c| clf.probabilities(&[c.text.as_str()]).unwrap().remove(0)).collect();
+        let alone: Vec<Vec<f32>> = exp
+            .cases
+            .iter()
+            .map(|c| clf.probabilities(&[c.text.as_str()]).unwrap().remove(0))
+            .collect();
         // All cases in one padded batch (long truncated texts force lots of padding on the short ones).
         let texts: Vec<&str> = exp.cases.iter().map(|c| c.text.as_str()).collect();
         let batched = clf.probabilities(&texts).unwrap();
         for (i, (a, b)) in alone.iter().zip(&batched).enumerate() {
-            assert!(max_diff(a, b) <= 1e-5, "{name}: case {i} alone {a:?} vs batched {b:?}");
-            assert!(max_diff(b, &exp.batched_probs[i]) <= exp.tolerance, "{name}: case {i} vs HF batched");
+            assert!(
+                max_diff(a, b) <= 1e-5,
+                "{name}: case {i} alone {a:?} vs batched {b:?}"
+            );
+            assert!(
+                max_diff(b, &exp.batched_probs[i]) <= exp.tolerance,
+                "{name}: case {i} vs HF batched"
+            );
         }
         // A short text between long ones, reversed order.
-        let long: Vec<&str> = exp.cases.iter().filter(|c| c.truncated).map(|c| c.text.as_str()).collect();
+        let long: Vec<&str> = exp
+            .cases
+            .iter()
+            .filter(|c| c.truncated)
+            .map(|c| c.text.as_str())
+            .collect();
         let short = exp.cases.iter().position(|c| c.ids.len() <= 4).unwrap_or(0);
-        let mixed = [long[0], exp.cases[short].text.as_str(), long[long.len() - 1]];
+        let mixed = [
+            long[0],
+            exp.cases[short].text.as_str(),
+            long[long.len() - 1],
+        ];
         let p = clf.probabilities(&mixed).unwrap();
-        assert!(max_diff(&p[1], &alone[short]) <= 1e-5, "{name}: short text inside a long batch");
+        assert!(
+            max_diff(&p[1], &alone[short]) <= 1e-5,
+            "{name}: short text inside a long batch"
+        );
     }
 }
 
@@ -130,9 +191,27 @@ fn label_schemes_of_the_fixtures() {
         let clf = load(name, 64);
         clf.spec.labels.clone()
     };
-    assert_eq!(scheme("tiny-bert"), LabelScheme::ThreeClass { negative: 0, neutral: 1, positive: 2 });
-    assert_eq!(scheme("tiny-distilbert"), LabelScheme::TwoClass { negative: 0, positive: 1 });
-    assert_eq!(scheme("tiny-xlmr"), LabelScheme::Stars { stars: [0, 1, 2, 3, 4] });
+    assert_eq!(
+        scheme("tiny-bert"),
+        LabelScheme::ThreeClass {
+            negative: 0,
+            neutral: 1,
+            positive: 2
+        }
+    );
+    assert_eq!(
+        scheme("tiny-distilbert"),
+        LabelScheme::TwoClass {
+            negative: 0,
+            positive: 1
+        }
+    );
+    assert_eq!(
+        scheme("tiny-xlmr"),
+        LabelScheme::Stars {
+            stars: [0, 1, 2, 3, 4]
+        }
+    );
 }
 
 #[test]
@@ -157,7 +236,11 @@ fn scorer_maps_labels_and_keeps_order() {
             precision: PrecisionChoice::Fp32,
             ..Default::default()
         }
-        .build_tuned(Tuning { replicas: Some(2), token_budget: Some(256), max_batch: Some(8) })
+        .build_tuned(Tuning {
+            replicas: Some(2),
+            token_budget: Some(256),
+            max_batch: Some(8),
+        })
         .unwrap();
         assert_eq!(scorer.info().replicas, 2);
         assert_eq!(scorer.info().max_tokens, exp.max_length);
@@ -171,21 +254,36 @@ fn scorer_maps_labels_and_keeps_order() {
                 "tiny-bert" => (p[0], p[1], p[2], p[2] - p[0]),
                 "tiny-distilbert" => (p[0], 0.0, p[1], p[1] - p[0]),
                 _ => {
-                    let e: f32 = p.iter().enumerate().map(|(k, x)| (k as f32 + 1.0) * x).sum();
+                    let e: f32 = p
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| (k as f32 + 1.0) * x)
+                        .sum();
                     (p[0] + p[1], p[2], p[3] + p[4], (e - 3.0) / 2.0)
                 }
             };
             let tol = 2e-4;
-            assert!((s.p_negative - neg).abs() < tol && (s.p_neutral - neu).abs() < tol && (s.p_positive - pos).abs() < tol,
-                "{name}: {:?}: {s:?}", c.text);
-            assert!((s.sentiment_score - score).abs() < tol, "{name}: score {s:?} vs {score}");
+            assert!(
+                (s.p_negative - neg).abs() < tol
+                    && (s.p_neutral - neu).abs() < tol
+                    && (s.p_positive - pos).abs() < tol,
+                "{name}: {:?}: {s:?}",
+                c.text
+            );
+            assert!(
+                (s.sentiment_score - score).abs() < tol,
+                "{name}: score {s:?} vs {score}"
+            );
             assert_eq!(s.sentiment, Sentiment::ALL[argmax(&[neg, neu, pos])]);
         }
         // Workers stay alive across calls.
         let again = scorer.score(&texts[..3]).unwrap();
         for (a, b) in again.iter().zip(&out) {
             assert_eq!(a.sentiment, b.sentiment);
-            assert!((a.p_positive - b.p_positive).abs() < 1e-5 && (a.p_negative - b.p_negative).abs() < 1e-5);
+            assert!(
+                (a.p_positive - b.p_positive).abs() < 1e-5
+                    && (a.p_negative - b.p_negative).abs() < 1e-5
+            );
         }
         assert!(scorer.score(&[]).unwrap().is_empty());
     }
@@ -199,17 +297,32 @@ fn bf16_mostly_agrees_with_fp32() {
         let f32c = load(name, exp.max_length);
         let bf = Classifier::load(
             model_dir(name).to_str().unwrap(),
-            LoadOptions { bf16: true, max_tokens: Some(exp.max_length), ..Default::default() },
+            LoadOptions {
+                bf16: true,
+                max_tokens: Some(exp.max_length),
+                ..Default::default()
+            },
         )
         .unwrap();
         assert!(bf.network().is_bf16());
         let a = f32c.probabilities(&texts).unwrap();
         let b = bf.probabilities(&texts).unwrap();
-        let agree = a.iter().zip(&b).filter(|(x, y)| argmax(x) == argmax(y)).count();
+        let agree = a
+            .iter()
+            .zip(&b)
+            .filter(|(x, y)| argmax(x) == argmax(y))
+            .count();
         for p in &b {
-            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4, "bf16 softmax is computed in fp32");
+            assert!(
+                (p.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+                "bf16 softmax is computed in fp32"
+            );
         }
-        assert!(agree * 4 >= texts.len() * 3, "{name}: bf16 agrees on {agree}/{} only", texts.len());
+        assert!(
+            agree * 4 >= texts.len() * 3,
+            "{name}: bf16 agrees on {agree}/{} only",
+            texts.len()
+        );
     }
 }
 
@@ -236,8 +349,14 @@ fn vocab_txt_fallback_matches_tokenizer_json() {
         let exp = expected(name);
         let dir = tmp(name);
         copy_dir(&model_dir(name), &dir, &["tokenizer.json"]);
-        let clf = Classifier::load(dir.to_str().unwrap(), LoadOptions { max_tokens: Some(exp.max_length), ..Default::default() })
-            .unwrap();
+        let clf = Classifier::load(
+            dir.to_str().unwrap(),
+            LoadOptions {
+                max_tokens: Some(exp.max_length),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(clf.spec.tokenizer.source.ends_with("vocab.txt"));
         let mut same = 0;
         for c in &exp.cases {
@@ -246,10 +365,17 @@ fn vocab_txt_fallback_matches_tokenizer_json() {
             if e.ids == c.ids {
                 same += 1;
             } else {
-                eprintln!("{name}: vocab.txt tokenization differs for {:?}:\n  {:?}\n  {:?}", c.text, e.ids, c.ids);
+                eprintln!(
+                    "{name}: vocab.txt tokenization differs for {:?}:\n  {:?}\n  {:?}",
+                    c.text, e.ids, c.ids
+                );
             }
         }
-        assert!(same + 1 >= exp.cases.len(), "{name}: only {same}/{} identical", exp.cases.len());
+        assert!(
+            same + 1 >= exp.cases.len(),
+            "{name}: only {same}/{} identical",
+            exp.cases.len()
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -259,19 +385,32 @@ fn mismatched_weights_fail_loudly() {
     // A BERT config over DistilBERT weights.
     let dir = tmp("mismatch");
     copy_dir(&model_dir("tiny-bert"), &dir, &["model.safetensors"]);
-    std::fs::copy(model_dir("tiny-distilbert").join("model.safetensors"), dir.join("model.safetensors")).unwrap();
-    let e = Classifier::load(dir.to_str().unwrap(), LoadOptions::default()).err().expect("must fail");
+    std::fs::copy(
+        model_dir("tiny-distilbert").join("model.safetensors"),
+        dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let e = Classifier::load(dir.to_str().unwrap(), LoadOptions::default())
+        .err()
+        .expect("must fail");
     let msg = format!("{e:#}");
-    assert!(msg.contains("missing tensors") && msg.contains("bert.") && msg.contains("distilbert"), "{msg}");
+    assert!(
+        msg.contains("missing tensors") && msg.contains("bert.") && msg.contains("distilbert"),
+        "{msg}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 
     // Unknown label set: names the labels.
     let dir = tmp("labels");
     copy_dir(&model_dir("tiny-bert"), &dir, &[]);
     let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
-    let cfg = cfg.replace("\"negative\"", "\"joy\"").replace("\"neutral\"", "\"anger\"");
+    let cfg = cfg
+        .replace("\"negative\"", "\"joy\"")
+        .replace("\"neutral\"", "\"anger\"");
     std::fs::write(dir.join("config.json"), cfg).unwrap();
-    let e = Classifier::load(dir.to_str().unwrap(), LoadOptions::default()).err().expect("must fail");
+    let e = Classifier::load(dir.to_str().unwrap(), LoadOptions::default())
+        .err()
+        .expect("must fail");
     let msg = format!("{e:#}");
     assert!(msg.contains("joy") && msg.contains("supported"), "{msg}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -320,13 +459,25 @@ fn cuda_forced_without_gpu_is_a_clear_error() {
 #[test]
 #[ignore]
 fn bench_scorer() {
-    let model = std::env::var("PULSO_BENCH_MODEL").unwrap_or_else(|_| model_dir("tiny-bert").display().to_string());
-    let n: usize = std::env::var("PULSO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
-    let threads: usize = std::env::var("PULSO_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let splits = std::env::var("PULSO_BENCH_SPLITS").unwrap_or_else(|_| format!("1x{threads},{threads}x1"));
+    let model = std::env::var("PULSO_BENCH_MODEL")
+        .unwrap_or_else(|_| model_dir("tiny-bert").display().to_string());
+    let n: usize = std::env::var("PULSO_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let threads: usize = std::env::var("PULSO_BENCH_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    let splits =
+        std::env::var("PULSO_BENCH_SPLITS").unwrap_or_else(|_| format!("1x{threads},{threads}x1"));
     let precisions = std::env::var("PULSO_BENCH_PRECISIONS").unwrap_or_else(|_| "fp32".into());
-    let budget: Option<usize> = std::env::var("PULSO_TOKEN_BUDGET").ok().and_then(|v| v.parse().ok());
-    let max_batch: Option<usize> = std::env::var("PULSO_MAX_BATCH").ok().and_then(|v| v.parse().ok());
+    let budget: Option<usize> = std::env::var("PULSO_TOKEN_BUDGET")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let max_batch: Option<usize> = std::env::var("PULSO_MAX_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let mut files: Vec<Vec<String>> = Vec::new();
     for f in [
@@ -337,7 +488,13 @@ fn bench_scorer() {
     ] {
         if let Ok(s) = std::fs::read_to_string(shared.join(f)) {
             let skip = if f.ends_with(".tsv") { 1 } else { 0 };
-            files.push(s.lines().skip(skip).filter_map(|l| l.split('\t').next()).map(str::to_string).collect());
+            files.push(
+                s.lines()
+                    .skip(skip)
+                    .filter_map(|l| l.split('\t').next())
+                    .map(str::to_string)
+                    .collect(),
+            );
         }
     }
     // Interleave the files so any prefix mixes short sentences and long reviews.
@@ -351,11 +508,19 @@ fn bench_scorer() {
         }
     }
     if texts.is_empty() {
-        texts = expected("tiny-bert").cases.into_iter().map(|c| c.text).collect();
+        texts = expected("tiny-bert")
+            .cases
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
     }
     let texts: Vec<&str> = texts.iter().cycle().take(n).map(String::as_str).collect();
     let chars: usize = texts.iter().map(|t| t.len()).sum();
-    eprintln!("bench: {} texts, mean {} bytes, model {model}", texts.len(), chars / texts.len().max(1));
+    eprintln!(
+        "bench: {} texts, mean {} bytes, model {model}",
+        texts.len(),
+        chars / texts.len().max(1)
+    );
     for prec in precisions.split(',') {
         for split in splits.split(',') {
             let (r, t) = split.split_once('x').unwrap();
@@ -364,10 +529,18 @@ fn bench_scorer() {
                 model: model.clone(),
                 threads: r * t,
                 device: pulso::score::DeviceChoice::Cpu,
-                precision: if prec == "bf16" { PrecisionChoice::Bf16 } else { PrecisionChoice::Fp32 },
+                precision: if prec == "bf16" {
+                    PrecisionChoice::Bf16
+                } else {
+                    PrecisionChoice::Fp32
+                },
                 ..Default::default()
             }
-            .build_tuned(Tuning { replicas: Some(r), token_budget: budget, max_batch })
+            .build_tuned(Tuning {
+                replicas: Some(r),
+                token_budget: budget,
+                max_batch,
+            })
             .unwrap();
             scorer.score(&texts[..texts.len().min(64)]).unwrap(); // warm-up
             let t0 = std::time::Instant::now();
@@ -396,8 +569,14 @@ fn padding_and_truncation_in_tokenizer_json_are_ignored() {
         "pad_id": 0, "pad_type_id": 0, "pad_token": "[PAD]"});
     v["truncation"] = serde_json::json!({"direction": "Right", "max_length": 10, "strategy": "LongestFirst", "stride": 0});
     std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
-    let clf = Classifier::load(dir.to_str().unwrap(), LoadOptions { max_tokens: Some(exp.max_length), ..Default::default() })
-        .unwrap();
+    let clf = Classifier::load(
+        dir.to_str().unwrap(),
+        LoadOptions {
+            max_tokens: Some(exp.max_length),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for c in &exp.cases {
         let e = clf.encode(&[c.text.as_str()]).unwrap().remove(0);
         assert_eq!(e.ids, c.ids, "{:?}", c.text);

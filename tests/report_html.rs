@@ -20,7 +20,8 @@ use support::*;
 const RUN_DATE: &str = "2026-11-14";
 /// Injected payloads: they must show up as text and never run.
 const XSS_SCRIPT: &str = "<script>alert(1)</script><script>document.body.appendChild(document.createElement('pwned'))</script>";
-const XSS_IMG: &str = "Péssimo <img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"> atendimento";
+const XSS_IMG: &str =
+    "Péssimo <img src=x onerror=\"document.body.setAttribute('data-pwned','1')\"> atendimento";
 
 fn cfg() -> AggregateConfig {
     AggregateConfig {
@@ -46,17 +47,32 @@ fn enricher() -> Enricher {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
 
 const EXT_TEXTS: [(&str, Sentiment, f32); 8] = [
-    ("Adorei o café da {b}, entrega rápida!", Sentiment::Positive, 0.8),
+    (
+        "Adorei o café da {b}, entrega rápida!",
+        Sentiment::Positive,
+        0.8,
+    ),
     ("{b}: o preço subiu demais", Sentiment::Negative, -0.6),
-    ("El pedido de {b} llegó con retraso", Sentiment::Negative, -0.7),
+    (
+        "El pedido de {b} llegó con retraso",
+        Sentiment::Negative,
+        -0.7,
+    ),
     ("{b} customer service was great", Sentiment::Positive, 0.7),
-    ("The {b} app keeps crashing at checkout", Sentiment::Negative, -0.8),
+    (
+        "The {b} app keeps crashing at checkout",
+        Sentiment::Negative,
+        -0.8,
+    ),
     ("Comprei {b} hoje", Sentiment::Neutral, 0.0),
     ("La calidad de {b} es excelente", Sentiment::Positive, 0.9),
     ("{b} ok, nada especial", Sentiment::Neutral, 0.05),
@@ -66,7 +82,13 @@ fn external_day(d: &str, rng: &mut Lcg, loud_boreal: bool) -> Vec<Signal> {
     let e = enricher();
     let mut v = Vec::new();
     for (brand, base, neg_bias) in [("Aurora", 14, 0), ("Boreal", 10, 1), ("Cometa", 6, 0)] {
-        let n = base + rng.next(5) as usize + if loud_boreal && brand == "Boreal" { 40 } else { 0 };
+        let n = base
+            + rng.next(5) as usize
+            + if loud_boreal && brand == "Boreal" {
+                40
+            } else {
+                0
+            };
         for i in 0..n {
             let mut pick = rng.next(EXT_TEXTS.len() as u64) as usize;
             if (neg_bias > 0 || loud_boreal && brand == "Boreal") && i % 2 == 0 {
@@ -74,7 +96,13 @@ fn external_day(d: &str, rng: &mut Lcg, loud_boreal: bool) -> Vec<Signal> {
             }
             let (t, s, score) = EXT_TEXTS[pick];
             let channel = ["twitter", "instagram", "reclame_aqui"][rng.next(3) as usize];
-            let lang = if t.contains("El ") || t.contains("La ") { Lang::Es } else if t.contains("The ") || t.contains("service") { Lang::En } else { Lang::Pt };
+            let lang = if t.contains("El ") || t.contains("La ") {
+                Lang::Es
+            } else if t.contains("The ") || t.contains("service") {
+                Lang::En
+            } else {
+                Lang::Pt
+            };
             v.push(
                 S::ext(&t.replace("{b}", brand), s, score)
                     .id(&format!("{d}-{brand}-{i}"))
@@ -101,36 +129,108 @@ fn internal_week(d: &str) -> Vec<Signal> {
             Sentiment::Neutral => 0.0,
             Sentiment::Positive => 0.7,
         };
-        S::new(ClientType::Employee, text, s, sc).author(author).dept(dept).at(d).score(score).enriched(&e).done()
+        S::new(ClientType::Employee, text, s, sc)
+            .author(author)
+            .dept(dept)
+            .at(d)
+            .score(score)
+            .enriched(&e)
+            .done()
     };
     // Operations: 7 people, published
     let ops = [
-        ("Muita sobrecarga e horas extras, estou procurando outro emprego", Sentiment::Negative, 3.0),
-        ("Sobrecarga constante; o gestor não ajuda", Sentiment::Negative, 4.0),
-        ("Too much overtime this week, burned out", Sentiment::Negative, 5.0),
-        ("Carga de trabajo alta pero el jefe apoya", Sentiment::Neutral, 7.0),
-        ("Salário ok, mas sobrecarga no fechamento", Sentiment::Negative, 6.0),
-        ("Good training and career growth, manageable workload", Sentiment::Positive, 9.0),
-        ("Gosto da equipe; workload está ok", Sentiment::Positive, 10.0),
+        (
+            "Muita sobrecarga e horas extras, estou procurando outro emprego",
+            Sentiment::Negative,
+            3.0,
+        ),
+        (
+            "Sobrecarga constante; o gestor não ajuda",
+            Sentiment::Negative,
+            4.0,
+        ),
+        (
+            "Too much overtime this week, burned out",
+            Sentiment::Negative,
+            5.0,
+        ),
+        (
+            "Carga de trabajo alta pero el jefe apoya",
+            Sentiment::Neutral,
+            7.0,
+        ),
+        (
+            "Salário ok, mas sobrecarga no fechamento",
+            Sentiment::Negative,
+            6.0,
+        ),
+        (
+            "Good training and career growth, manageable workload",
+            Sentiment::Positive,
+            9.0,
+        ),
+        (
+            "Gosto da equipe; workload está ok",
+            Sentiment::Positive,
+            10.0,
+        ),
     ];
     for (i, (t, s, sc)) in ops.iter().enumerate() {
-        v.push(emp(&format!("ops{i}@corp.example"), "Operations", t, *s, *sc));
+        v.push(emp(
+            &format!("ops{i}@corp.example"),
+            "Operations",
+            t,
+            *s,
+            *sc,
+        ));
     }
     // Customer Care: 6 people, published, department name with markup to escape
     let care = [
         ("O sistema trava o dia todo", Sentiment::Negative, 5.0),
-        ("The CRM system is slow and the VPN drops", Sentiment::Negative, 6.0),
-        ("Sistema lento, mas o gestor é ótimo", Sentiment::Neutral, 8.0),
-        ("El sistema es lento y nadie explica nada", Sentiment::Negative, 4.0),
-        ("Bom reconhecimento do gestor este mês; sistema ok", Sentiment::Positive, 9.0),
-        ("I feel valued; the new system is fine", Sentiment::Positive, 9.0),
+        (
+            "The CRM system is slow and the VPN drops",
+            Sentiment::Negative,
+            6.0,
+        ),
+        (
+            "Sistema lento, mas o gestor é ótimo",
+            Sentiment::Neutral,
+            8.0,
+        ),
+        (
+            "El sistema es lento y nadie explica nada",
+            Sentiment::Negative,
+            4.0,
+        ),
+        (
+            "Bom reconhecimento do gestor este mês; sistema ok",
+            Sentiment::Positive,
+            9.0,
+        ),
+        (
+            "I feel valued; the new system is fine",
+            Sentiment::Positive,
+            9.0,
+        ),
     ];
     for (i, (t, s, sc)) in care.iter().enumerate() {
-        v.push(emp(&format!("care{i}@corp.example"), "Customer Care <R&D>", t, *s, *sc));
+        v.push(emp(
+            &format!("care{i}@corp.example"),
+            "Customer Care <R&D>",
+            t,
+            *s,
+            *sc,
+        ));
     }
     // Finance: 3 people, suppressed
     for i in 0..3 {
-        v.push(emp(&format!("fin{i}@corp.example"), "Finance", "Vou pedir demissão, salário baixo", Sentiment::Negative, 2.0));
+        v.push(emp(
+            &format!("fin{i}@corp.example"),
+            "Finance",
+            "Vou pedir demissão, salário baixo",
+            Sentiment::Negative,
+            2.0,
+        ));
     }
     v
 }
@@ -140,7 +240,9 @@ fn demo_out(out: &Path) {
     let mut rng = Lcg(42);
     let run = day(RUN_DATE);
     for back in (1..14).rev() {
-        let d = (run - chrono::Duration::days(back)).format("%Y-%m-%d").to_string();
+        let d = (run - chrono::Duration::days(back))
+            .format("%Y-%m-%d")
+            .to_string();
         let signals = external_day(&d, &mut rng, false);
         write_signals(out, day(&d), &signals);
         aggregate_run(&cfg(), out, day(&d), &signals);
@@ -182,9 +284,18 @@ fn render(out: &Path) -> (PathBuf, String) {
 
 #[test]
 fn escape_html_escapes_the_five_characters() {
-    assert_eq!(escape_html("<script>alert(1)</script>"), "&lt;script&gt;alert(1)&lt;/script&gt;");
-    assert_eq!(escape_html("<img src=x onerror=alert(1)>"), "&lt;img src=x onerror=alert(1)&gt;");
-    assert_eq!(escape_html("a & b \"c\" 'd'"), "a &amp; b &quot;c&quot; &#39;d&#39;");
+    assert_eq!(
+        escape_html("<script>alert(1)</script>"),
+        "&lt;script&gt;alert(1)&lt;/script&gt;"
+    );
+    assert_eq!(
+        escape_html("<img src=x onerror=alert(1)>"),
+        "&lt;img src=x onerror=alert(1)&gt;"
+    );
+    assert_eq!(
+        escape_html("a & b \"c\" 'd'"),
+        "a &amp; b &quot;c&quot; &#39;d&#39;"
+    );
     assert_eq!(escape_html("ação"), "ação");
 }
 
@@ -204,7 +315,17 @@ fn html_is_self_contained_escaped_and_script_free() {
     assert!(html.contains("&lt;img src=x onerror=&quot;document.body.setAttribute(&#39;data-pwned&#39;,&#39;1&#39;)&quot;&gt;"));
     assert!(html.contains("Customer Care &lt;R&amp;D&gt;"));
     let lower = html.to_lowercase();
-    for bad in ["<script", "<img", "<iframe", "<link", "<object", "<embed", "javascript:", "@import", "url("] {
+    for bad in [
+        "<script",
+        "<img",
+        "<iframe",
+        "<link",
+        "<object",
+        "<embed",
+        "javascript:",
+        "@import",
+        "url(",
+    ] {
         assert!(!lower.contains(bad), "HTML contains {bad}");
     }
     // nothing external: the only URL is the SVG namespace
@@ -240,10 +361,18 @@ fn terminal_report_for_both_audiences() {
     assert!(t.contains("Aurora") && t.contains("Boreal"));
     assert!(t.contains("suppressed (< 5)"));
     assert!(t.contains("Finance"));
-    assert!(!t.contains('\u{1b}'), "control characters from input reach the terminal");
+    assert!(
+        !t.contains('\u{1b}'),
+        "control characters from input reach the terminal"
+    );
     assert!(!t.contains("corp.example"));
     // spike for Boreal on the run date
-    assert!(data.spikes().iter().any(|r| r.brand == "Boreal" && r.day == day(RUN_DATE)), "{t}");
+    assert!(
+        data.spikes()
+            .iter()
+            .any(|r| r.brand == "Boreal" && r.day == day(RUN_DATE)),
+        "{t}"
+    );
     // share of voice sums to 1 over tracked brands
     let total: f64 = data.share_of_voice().iter().map(|x| x.3).sum();
     assert!((total - 1.0).abs() < 1e-9);
@@ -265,7 +394,12 @@ fn find_chromium() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"] {
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
         for dir in std::env::split_paths(&path) {
             let p = dir.join(name);
             if p.is_file() {
@@ -334,7 +468,11 @@ fn chromium_renders_the_report_and_runs_no_script() {
     let png = out.path().join("report.png");
     chromium(
         &bin,
-        &[format!("--screenshot={}", png.display()), "--window-size=1280,2000".into(), url.clone()],
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1280,2000".into(),
+            url.clone(),
+        ],
         Duration::from_secs(120),
     );
     let bytes = std::fs::read(&png).expect("chromium wrote no screenshot");
@@ -343,18 +481,28 @@ fn chromium_renders_the_report_and_runs_no_script() {
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((width, height), (1280, 2000));
     // A blank 1280×2000 page compresses to a few KB; charts and tables make it far bigger.
-    assert!(bytes.len() > 40_000, "screenshot looks empty ({} bytes)", bytes.len());
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot looks empty ({} bytes)",
+        bytes.len()
+    );
 
     // DOM after load: the payloads are text, nothing they would have created exists.
     let dom = chromium(&bin, &["--dump-dom".into(), url], Duration::from_secs(120));
     assert!(dom.contains("</html>"), "no DOM dumped: {dom:.200}");
-    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "payload not shown as text");
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "payload not shown as text"
+    );
     assert!(dom.contains("onerror="), "img payload text missing");
     let lower = dom.to_lowercase();
     assert!(!lower.contains("<script"), "DOM has a <script> element");
     assert!(!lower.contains("<img"), "DOM has an <img> element");
     assert!(!lower.contains("<pwned"), "injected script ran");
-    assert!(!lower.contains("data-pwned=\"1\""), "injected onerror handler ran");
+    assert!(
+        !lower.contains("data-pwned=\"1\""),
+        "injected onerror handler ran"
+    );
 
     if let Some(dir) = std::env::var_os("PULSO_DEMO_DIR") {
         let dir = PathBuf::from(dir);

@@ -30,13 +30,15 @@ impl Family {
 
     /// Parses a Hugging Face `model_type`.
     pub fn from_model_type(t: &str) -> Option<Family> {
-        Some(match t.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "bert" => Family::Bert,
-            "distilbert" => Family::DistilBert,
-            "roberta" => Family::Roberta,
-            "xlm-roberta" => Family::XlmRoberta,
-            _ => return None,
-        })
+        Some(
+            match t.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "bert" => Family::Bert,
+                "distilbert" => Family::DistilBert,
+                "roberta" => Family::Roberta,
+                "xlm-roberta" => Family::XlmRoberta,
+                _ => return None,
+            },
+        )
     }
 
     /// Guesses the family from an `architectures` entry such as `XLMRobertaForSequenceClassification`.
@@ -77,23 +79,32 @@ pub struct ModelConfig {
 
 impl ModelConfig {
     pub fn from_file(path: &Path) -> anyhow::Result<ModelConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let value: Value =
-            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
         Self::from_value(value).with_context(|| format!("in {}", path.display()))
     }
 
     pub fn from_value(value: Value) -> anyhow::Result<ModelConfig> {
-        let Value::Object(raw) = value else { bail!("config.json is not a JSON object") };
+        let Value::Object(raw) = value else {
+            bail!("config.json is not a JSON object")
+        };
         let model_type = raw.get("model_type").and_then(Value::as_str);
         let architectures: Vec<String> = raw
             .get("architectures")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let family = match model_type {
             Some(t) => Family::from_model_type(t),
-            None => architectures.iter().find_map(|a| Family::from_architecture(a)),
+            None => architectures
+                .iter()
+                .find_map(|a| Family::from_architecture(a)),
         };
         let Some(family) = family else {
             bail!(
@@ -103,7 +114,10 @@ impl ModelConfig {
                 architectures
             )
         };
-        if let Some(a) = architectures.iter().find(|a| !a.ends_with("ForSequenceClassification")) {
+        if let Some(a) = architectures
+            .iter()
+            .find(|a| !a.ends_with("ForSequenceClassification"))
+        {
             bail!(
                 "architecture {a} is not a sequence classifier; pulso needs a *ForSequenceClassification \
                  checkpoint (fine-tuned with a classification head)"
@@ -116,9 +130,14 @@ impl ModelConfig {
         }
         let labels = parse_id2label(raw.get("id2label"))?;
         let default_pad = if family.is_roberta_like() { 1 } else { 0 };
-        let pad_token_id = raw.get("pad_token_id").and_then(Value::as_i64).unwrap_or(default_pad);
-        let max_position_embeddings =
-            raw.get("max_position_embeddings").and_then(Value::as_u64).unwrap_or(512) as usize;
+        let pad_token_id = raw
+            .get("pad_token_id")
+            .and_then(Value::as_i64)
+            .unwrap_or(default_pad);
+        let max_position_embeddings = raw
+            .get("max_position_embeddings")
+            .and_then(Value::as_u64)
+            .unwrap_or(512) as usize;
         let max_model_tokens = if family.is_roberta_like() {
             max_position_embeddings.saturating_sub(pad_token_id.max(0) as usize + 1)
         } else {
@@ -127,7 +146,14 @@ impl ModelConfig {
         if max_model_tokens < 3 {
             bail!("max_position_embeddings {max_position_embeddings} is too small");
         }
-        Ok(ModelConfig { family, labels, max_position_embeddings, pad_token_id, max_model_tokens, raw })
+        Ok(ModelConfig {
+            family,
+            labels,
+            max_position_embeddings,
+            pad_token_id,
+            max_model_tokens,
+            raw,
+        })
     }
 
     /// A boolean field of config.json, if present.
@@ -153,14 +179,19 @@ impl ModelConfig {
         for (k, v) in defaults {
             m.entry(k.to_string()).or_insert(v);
         }
-        let act = activation(m.get("hidden_act").and_then(Value::as_str).unwrap_or("gelu"))?;
+        let act = activation(
+            m.get("hidden_act")
+                .and_then(Value::as_str)
+                .unwrap_or("gelu"),
+        )?;
         m.insert("hidden_act".into(), Value::String(act.into()));
         m.insert("id2label".into(), self.id2label_value());
         m.remove("label2id");
         m.insert("is_decoder".into(), Value::Bool(false));
         m.insert("output_attentions".into(), Value::Bool(false));
         m.insert("output_hidden_states".into(), Value::Bool(false));
-        serde_json::from_value(Value::Object(m)).context("config.json does not describe a BERT-like model")
+        serde_json::from_value(Value::Object(m))
+            .context("config.json does not describe a BERT-like model")
     }
 
     /// The config as rust-bert's `DistilBertConfig`, with HF defaults for missing keys.
@@ -184,7 +215,11 @@ impl ModelConfig {
         for (k, v) in defaults {
             m.entry(k.to_string()).or_insert(v);
         }
-        let act = activation(m.get("activation").and_then(Value::as_str).unwrap_or("gelu"))?;
+        let act = activation(
+            m.get("activation")
+                .and_then(Value::as_str)
+                .unwrap_or("gelu"),
+        )?;
         m.insert("activation".into(), Value::String(act.into()));
         m.insert("id2label".into(), self.id2label_value());
         m.remove("label2id");
@@ -192,11 +227,18 @@ impl ModelConfig {
         m.insert("output_attentions".into(), Value::Bool(false));
         m.insert("output_hidden_states".into(), Value::Bool(false));
         m.insert("output_past".into(), Value::Bool(false));
-        serde_json::from_value(Value::Object(m)).context("config.json does not describe a DistilBERT model")
+        serde_json::from_value(Value::Object(m))
+            .context("config.json does not describe a DistilBERT model")
     }
 
     fn id2label_value(&self) -> Value {
-        Value::Object(self.labels.iter().enumerate().map(|(i, l)| (i.to_string(), Value::String(l.clone()))).collect())
+        Value::Object(
+            self.labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (i.to_string(), Value::String(l.clone())))
+                .collect(),
+        )
     }
 }
 
@@ -209,7 +251,9 @@ fn activation(name: &str) -> anyhow::Result<&'static str> {
         "silu" | "swish" => "swish",
         "mish" => "mish",
         "tanh" => "tanh",
-        other => bail!("activation {other:?} is not supported (gelu, gelu_new, relu, silu, mish, tanh)"),
+        other => {
+            bail!("activation {other:?} is not supported (gelu, gelu_new, relu, silu, mish, tanh)")
+        }
     })
 }
 
@@ -220,14 +264,23 @@ fn parse_id2label(v: Option<&Value>) -> anyhow::Result<Vec<String>> {
     };
     let mut pairs = Vec::with_capacity(map.len());
     for (k, v) in map {
-        let id: usize = k.trim().parse().with_context(|| format!("id2label key {k:?} is not a number"))?;
-        let name = v.as_str().with_context(|| format!("id2label[{k}] is not a string"))?;
+        let id: usize = k
+            .trim()
+            .parse()
+            .with_context(|| format!("id2label key {k:?} is not a number"))?;
+        let name = v
+            .as_str()
+            .with_context(|| format!("id2label[{k}] is not a string"))?;
         pairs.push((id, name.to_string()));
     }
     pairs.sort();
     for (i, (id, _)) in pairs.iter().enumerate() {
         if *id != i {
-            bail!("id2label ids must be 0..{} without gaps, found {:?}", pairs.len(), pairs.iter().map(|p| p.0).collect::<Vec<_>>());
+            bail!(
+                "id2label ids must be 0..{} without gaps, found {:?}",
+                pairs.len(),
+                pairs.iter().map(|p| p.0).collect::<Vec<_>>()
+            );
         }
     }
     Ok(pairs.into_iter().map(|p| p.1).collect())
@@ -255,12 +308,16 @@ mod tests {
 
     #[test]
     fn rejects_non_classifier_and_unknown() {
-        let e = ModelConfig::from_value(json!({"model_type": "gpt2", "id2label": {"0": "a"}})).unwrap_err();
+        let e = ModelConfig::from_value(json!({"model_type": "gpt2", "id2label": {"0": "a"}}))
+            .unwrap_err();
         assert!(e.to_string().contains("unsupported model"), "{e}");
         let e = ModelConfig::from_value(json!({"model_type": "bert", "architectures": ["BertForMaskedLM"], "id2label": {"0": "a"}}))
             .unwrap_err();
         assert!(e.to_string().contains("not a sequence classifier"), "{e}");
-        let e = ModelConfig::from_value(json!({"model_type": "bert", "id2label": {"0": "a", "2": "b"}})).unwrap_err();
+        let e = ModelConfig::from_value(
+            json!({"model_type": "bert", "id2label": {"0": "a", "2": "b"}}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("without gaps"), "{e}");
     }
 

@@ -24,12 +24,15 @@ pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "rust_model.ot"];
 /// True for strings shaped like a hub id: `owner/name`, letters, digits, `-`, `_`, `.`.
 pub fn looks_like_hub_id(s: &str) -> bool {
     let mut parts = s.split('/');
-    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
     let ok = |p: &str| {
         !p.is_empty()
             && !p.starts_with('.')
             && !p.starts_with('-')
-            && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     ok(owner) && ok(name)
 }
@@ -48,8 +51,9 @@ pub fn cache_root_with(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> 
 
 /// The cache root from the process environment.
 pub fn cache_root() -> anyhow::Result<PathBuf> {
-    cache_root_with(&|k| std::env::var(k).ok())
-        .context("no cache folder for downloaded models: set PULSO_CACHE (or HOME / XDG_CACHE_HOME)")
+    cache_root_with(&|k| std::env::var(k).ok()).context(
+        "no cache folder for downloaded models: set PULSO_CACHE (or HOME / XDG_CACHE_HOME)",
+    )
 }
 
 /// Where a hub model is cached under `root`: `owner--name`.
@@ -60,7 +64,14 @@ pub fn cache_dir_in(root: &Path, id: &str) -> PathBuf {
 /// Whether downloads are switched off (`PULSO_OFFLINE` / `HF_HUB_OFFLINE` set to 1/true/yes).
 pub fn offline_with(env: &dyn Fn(&str) -> Option<String>) -> bool {
     ["PULSO_OFFLINE", "HF_HUB_OFFLINE"].iter().any(|k| {
-        env(k).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")).unwrap_or(false)
+        env(k)
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
+            .unwrap_or(false)
     })
 }
 
@@ -73,7 +84,9 @@ pub fn is_complete(dir: &Path) -> bool {
         return true;
     }
     match ModelConfig::from_file(&dir.join("config.json")) {
-        Ok(c) => tokenizer_files(c.family).iter().all(|f| dir.join(f).is_file()),
+        Ok(c) => tokenizer_files(c.family)
+            .iter()
+            .all(|f| dir.join(f).is_file()),
         Err(_) => false,
     }
 }
@@ -103,15 +116,20 @@ pub fn fetch_into(
             dir.display()
         );
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create cache folder {}", dir.display()))?;
-    let endpoint = env("HF_ENDPOINT").filter(|e| !e.trim().is_empty()).unwrap_or_else(|| "https://huggingface.co".into());
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create cache folder {}", dir.display()))?;
+    let endpoint = env("HF_ENDPOINT")
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or_else(|| "https://huggingface.co".into());
     let dl = Downloader {
         agent: ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(Duration::from_secs(120))
             .build(),
         base: format!("{}/{id}/resolve/main", endpoint.trim_end_matches('/')),
-        token: env("HF_TOKEN").or_else(|| env("HUGGING_FACE_HUB_TOKEN")).filter(|t| !t.trim().is_empty()),
+        token: env("HF_TOKEN")
+            .or_else(|| env("HUGGING_FACE_HUB_TOKEN"))
+            .filter(|t| !t.trim().is_empty()),
         dir: dir.clone(),
     };
     dl.get("config.json", true)?;
@@ -131,7 +149,11 @@ pub fn fetch_into(
             }
         }
         if !found {
-            bail!("{id} has neither {} on {}; pulso cannot load it", WEIGHT_FILES.join(" nor "), dl.base);
+            bail!(
+                "{id} has neither {} on {}; pulso cannot load it",
+                WEIGHT_FILES.join(" nor "),
+                dl.base
+            );
         }
     }
     Ok(dir)
@@ -167,7 +189,9 @@ impl Downloader {
                 "could not download {url}: {e}; on an air-gapped machine copy the model folder and pass its path"
             ),
         };
-        let tmp = self.dir.join(format!(".{file}.partial-{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{file}.partial-{}", std::process::id()));
         let result = (|| -> anyhow::Result<()> {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             std::io::copy(&mut resp.into_reader(), &mut out)
@@ -191,14 +215,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k: &str| m.get(k).cloned()
     }
 
     #[test]
     fn hub_id_shape() {
-        assert!(looks_like_hub_id("cardiffnlp/twitter-xlm-roberta-base-sentiment"));
-        assert!(looks_like_hub_id("nlptown/bert-base-multilingual-uncased-sentiment"));
+        assert!(looks_like_hub_id(
+            "cardiffnlp/twitter-xlm-roberta-base-sentiment"
+        ));
+        assert!(looks_like_hub_id(
+            "nlptown/bert-base-multilingual-uncased-sentiment"
+        ));
         assert!(looks_like_hub_id("owner/name.v2"));
         assert!(!looks_like_hub_id("models/pulso-mini/extra"));
         assert!(!looks_like_hub_id("./models"));
@@ -210,14 +241,24 @@ mod tests {
 
     #[test]
     fn cache_root_precedence() {
-        let e = env_of(&[("PULSO_CACHE", "/c"), ("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
+        let e = env_of(&[
+            ("PULSO_CACHE", "/c"),
+            ("XDG_CACHE_HOME", "/x"),
+            ("HOME", "/h"),
+        ]);
         assert_eq!(cache_root_with(&e), Some(PathBuf::from("/c")));
         let e = env_of(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/h")]);
         assert_eq!(cache_root_with(&e), Some(PathBuf::from("/x/pulso/models")));
         let e = env_of(&[("HOME", "/h"), ("PULSO_CACHE", " ")]);
-        assert_eq!(cache_root_with(&e), Some(PathBuf::from("/h/.cache/pulso/models")));
+        assert_eq!(
+            cache_root_with(&e),
+            Some(PathBuf::from("/h/.cache/pulso/models"))
+        );
         assert_eq!(cache_root_with(&env_of(&[])), None);
-        assert_eq!(cache_dir_in(Path::new("/c"), "owner/model"), PathBuf::from("/c/owner--model"));
+        assert_eq!(
+            cache_dir_in(Path::new("/c"), "owner/model"),
+            PathBuf::from("/c/owner--model")
+        );
     }
 
     #[test]
@@ -231,8 +272,13 @@ mod tests {
     #[test]
     fn offline_without_cache_fails_clearly() {
         let root = std::env::temp_dir().join(format!("pulso-hub-test-{}", std::process::id()));
-        let e = fetch_into("owner/missing-model", &root, true, &env_of(&[])).unwrap_err().to_string();
-        assert!(e.contains("not in the local cache") && e.contains("copy the model folder"), "{e}");
+        let e = fetch_into("owner/missing-model", &root, true, &env_of(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not in the local cache") && e.contains("copy the model folder"),
+            "{e}"
+        );
         assert!(!root.join("owner--missing-model").exists());
     }
 
@@ -241,12 +287,19 @@ mod tests {
         let root = std::env::temp_dir().join(format!("pulso-hub-test2-{}", std::process::id()));
         let dir = cache_dir_in(&root, "owner/cached");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("config.json"), r#"{"model_type":"bert","id2label":{"0":"negative","1":"positive"}}"#).unwrap();
+        std::fs::write(
+            dir.join("config.json"),
+            r#"{"model_type":"bert","id2label":{"0":"negative","1":"positive"}}"#,
+        )
+        .unwrap();
         std::fs::write(dir.join("model.safetensors"), b"x").unwrap();
         assert!(!is_complete(&dir), "no tokenizer yet");
         std::fs::write(dir.join("vocab.txt"), "[PAD]\n").unwrap();
         assert!(is_complete(&dir));
-        assert_eq!(fetch_into("owner/cached", &root, true, &env_of(&[])).unwrap(), dir);
+        assert_eq!(
+            fetch_into("owner/cached", &root, true, &env_of(&[])).unwrap(),
+            dir
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 
@@ -254,10 +307,20 @@ mod tests {
     fn unreachable_endpoint_error_says_what_to_do() {
         let root = std::env::temp_dir().join(format!("pulso-hub-test3-{}", std::process::id()));
         // Port 9 on localhost: connection refused immediately, no network needed.
-        let e = fetch_into("owner/model", &root, false, &env_of(&[("HF_ENDPOINT", "http://127.0.0.1:9")]))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("could not download http://127.0.0.1:9/owner/model/resolve/main/config.json"), "{e}");
+        let e = fetch_into(
+            "owner/model",
+            &root,
+            false,
+            &env_of(&[("HF_ENDPOINT", "http://127.0.0.1:9")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "could not download http://127.0.0.1:9/owner/model/resolve/main/config.json"
+            ),
+            "{e}"
+        );
         assert!(e.contains("air-gapped"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
     }

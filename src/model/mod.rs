@@ -40,8 +40,12 @@ pub fn default_model() -> Option<PathBuf> {
             return Some(PathBuf::from(m));
         }
     }
-    let exe = std::env::current_exe().ok().and_then(|e| e.canonicalize().ok().or(Some(e)));
-    default_model_candidates(exe.as_deref()).into_iter().find(|p| p.join("config.json").is_file())
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok().or(Some(e)));
+    default_model_candidates(exe.as_deref())
+        .into_iter()
+        .find(|p| p.join("config.json").is_file())
 }
 
 /// Where [`default_model`] looks, in order (without `PULSO_MODEL`).
@@ -74,7 +78,11 @@ pub fn resolve(model: &str) -> anyhow::Result<(PathBuf, String)> {
     }
     // `models/pulso-mini` looks like a hub id too; if its first part is a local folder, the user
     // meant a local path that is not there.
-    let first_is_local_dir = model.split('/').next().map(|f| Path::new(f).is_dir()).unwrap_or(false);
+    let first_is_local_dir = model
+        .split('/')
+        .next()
+        .map(|f| Path::new(f).is_dir())
+        .unwrap_or(false);
     if hub::looks_like_hub_id(model) && !first_is_local_dir {
         let dir = hub::fetch(model)?;
         return Ok((dir, model.to_string()));
@@ -98,7 +106,10 @@ pub fn weights_file(dir: &Path) -> anyhow::Result<PathBuf> {
     } else {
         ""
     };
-    bail!("{} has no model.safetensors or rust_model.ot{hint}", dir.display())
+    bail!(
+        "{} has no model.safetensors or rust_model.ot{hint}",
+        dir.display()
+    )
 }
 
 /// Everything about a model except its weights in memory. Cheap to share between threads.
@@ -122,10 +133,14 @@ impl ModelSpec {
         let (dir, name) = resolve(model)?;
         let config_path = dir.join("config.json");
         if !config_path.is_file() {
-            bail!("{} has no config.json; is it a Hugging Face model folder?", dir.display());
+            bail!(
+                "{} has no config.json; is it a Hugging Face model folder?",
+                dir.display()
+            );
         }
         let config = ModelConfig::from_file(&config_path)?;
-        let labels = LabelScheme::from_labels(&config.labels).with_context(|| format!("model {name}"))?;
+        let labels =
+            LabelScheme::from_labels(&config.labels).with_context(|| format!("model {name}"))?;
         let weights = weights_file(&dir)?;
         let tokenizer = TextTokenizer::load(&dir, &config)?;
         let mut limit = config.max_model_tokens;
@@ -133,11 +148,21 @@ impl ModelSpec {
             limit = limit.min(m);
         }
         let max_tokens = match max_tokens {
-            Some(m) if m < 3 => bail!("max_tokens {m} is too small (at least 3: special tokens plus text)"),
+            Some(m) if m < 3 => {
+                bail!("max_tokens {m} is too small (at least 3: special tokens plus text)")
+            }
             Some(m) => m.min(limit),
             None => limit,
         };
-        Ok(ModelSpec { name, dir, config, weights, tokenizer, labels, max_tokens })
+        Ok(ModelSpec {
+            name,
+            dir,
+            config,
+            weights,
+            tokenizer,
+            labels,
+            max_tokens,
+        })
     }
 
     pub fn family(&self) -> Family {
@@ -166,7 +191,11 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: tch::Device::Cpu, bf16: false, max_tokens: None }
+        LoadOptions {
+            device: tch::Device::Cpu,
+            bf16: false,
+            max_tokens: None,
+        }
     }
 }
 
@@ -203,7 +232,11 @@ impl Classifier {
     pub fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Scored>> {
         let enc = self.encode(texts)?;
         let probs = self.probabilities_encoded(&enc)?;
-        Ok(probs.iter().zip(&enc).map(|(p, e)| self.spec.labels.to_scored(p, e.truncated)).collect())
+        Ok(probs
+            .iter()
+            .zip(&enc)
+            .map(|(p, e)| self.spec.labels.to_scored(p, e.truncated))
+            .collect())
     }
 
     pub fn network(&self) -> &Network {
@@ -218,7 +251,9 @@ impl Classifier {
 /// True when the CPU has fast bf16 matrix instructions (AMX or AVX512-BF16), read from
 /// `/proc/cpuinfo` flags (`amx_bf16`, `avx512_bf16`). Elsewhere bf16 is emulated and slower than fp32.
 pub fn cpu_has_fast_bf16() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").map(|s| cpuinfo_has_fast_bf16(&s)).unwrap_or(false)
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| cpuinfo_has_fast_bf16(&s))
+        .unwrap_or(false)
 }
 
 /// [`cpu_has_fast_bf16`] on given `/proc/cpuinfo` text.
@@ -227,7 +262,10 @@ pub fn cpuinfo_has_fast_bf16(cpuinfo: &str) -> bool {
         .lines()
         .filter(|l| l.starts_with("flags"))
         .take(1)
-        .any(|l| l.split_whitespace().any(|f| f == "amx_bf16" || f == "avx512_bf16"))
+        .any(|l| {
+            l.split_whitespace()
+                .any(|f| f == "amx_bf16" || f == "avx512_bf16")
+        })
 }
 
 #[cfg(test)]
@@ -237,15 +275,23 @@ mod tests {
     #[test]
     fn default_model_candidates_from_exe() {
         let c = default_model_candidates(Some(Path::new("/repo/target/release/pulso")));
-        assert_eq!(c[0], PathBuf::from("/repo/target/release/models/pulso-mini"));
+        assert_eq!(
+            c[0],
+            PathBuf::from("/repo/target/release/models/pulso-mini")
+        );
         assert_eq!(c[1], PathBuf::from("/repo/target/models/pulso-mini"));
         assert_eq!(c[2], PathBuf::from("/repo/models/pulso-mini"));
-        assert_eq!(c.last().unwrap(), &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/pulso-mini"));
+        assert_eq!(
+            c.last().unwrap(),
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/pulso-mini")
+        );
     }
 
     #[test]
     fn bf16_flags() {
-        assert!(cpuinfo_has_fast_bf16("processor: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n"));
+        assert!(cpuinfo_has_fast_bf16(
+            "processor: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n"
+        ));
         assert!(cpuinfo_has_fast_bf16("flags : avx512f avx512_bf16\n"));
         assert!(!cpuinfo_has_fast_bf16("flags : avx avx2 avx512f\n"));
     }

@@ -36,17 +36,26 @@ impl Network {
     /// Builds the model named by `config` on `device` and loads `weights` (`model.safetensors` or
     /// `rust_model.ot`) into it. Fails with the list of missing or mis-shaped tensors when the file
     /// does not match the architecture.
-    pub fn load(config: &ModelConfig, weights: &Path, device: Device, bf16: bool) -> anyhow::Result<Network> {
+    pub fn load(
+        config: &ModelConfig,
+        weights: &Path,
+        device: Device,
+        bf16: bool,
+    ) -> anyhow::Result<Network> {
         let mut vs = VarStore::new(device);
         let root = vs.root();
         let net = match config.family {
-            Family::Bert => Net::Bert(BertForSequenceClassification::new(&root, &config.bert_config()?)?),
-            Family::DistilBert => {
-                Net::DistilBert(DistilBertModelClassifier::new(&root, &config.distilbert_config()?)?)
-            }
-            Family::Roberta | Family::XlmRoberta => {
-                Net::Roberta(RobertaForSequenceClassification::new(&root, &config.bert_config()?)?)
-            }
+            Family::Bert => Net::Bert(BertForSequenceClassification::new(
+                &root,
+                &config.bert_config()?,
+            )?),
+            Family::DistilBert => Net::DistilBert(DistilBertModelClassifier::new(
+                &root,
+                &config.distilbert_config()?,
+            )?),
+            Family::Roberta | Family::XlmRoberta => Net::Roberta(
+                RobertaForSequenceClassification::new(&root, &config.bert_config()?)?,
+            ),
         };
         load_weights(&mut vs, weights, config.family)?;
         vs.freeze();
@@ -100,15 +109,23 @@ impl Network {
                 let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
                 let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
                 let logits = match &self.net {
-                    Net::Bert(m) => m.forward_t(Some(&ids), Some(&mask), None, None, None, false).logits,
+                    Net::Bert(m) => {
+                        m.forward_t(Some(&ids), Some(&mask), None, None, None, false)
+                            .logits
+                    }
                     Net::DistilBert(m) => m.forward_t(Some(&ids), Some(&mask), None, false)?.logits,
                     Net::Roberta(m) => {
                         // Hugging Face: positions count from pad_token_id + 1 over real tokens only.
                         let pos = mask.cumsum(1, Kind::Int64) * &mask + self.pad_id;
-                        m.forward_t(Some(&ids), Some(&mask), None, Some(&pos), None, false).logits
+                        m.forward_t(Some(&ids), Some(&mask), None, Some(&pos), None, false)
+                            .logits
                     }
                 };
-                Ok(logits.to_kind(Kind::Float).softmax(-1, Kind::Float).to_device(Device::Cpu).contiguous())
+                Ok(logits
+                    .to_kind(Kind::Float)
+                    .softmax(-1, Kind::Float)
+                    .to_device(Device::Cpu)
+                    .contiguous())
             })
         }))
         .map_err(|p| {
@@ -117,11 +134,18 @@ impl Network {
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "unknown panic".into());
-            anyhow::anyhow!("the {} model failed on a batch of {b} x {l} tokens: {msg}", self.family)
+            anyhow::anyhow!(
+                "the {} model failed on a batch of {b} x {l} tokens: {msg}",
+                self.family
+            )
         })??;
         let flat = Vec::<f32>::try_from(probs.view([-1])).context("reading probabilities")?;
         if flat.len() != b * self.num_labels {
-            bail!("model returned {} values for {b} texts x {} labels", flat.len(), self.num_labels);
+            bail!(
+                "model returned {} values for {b} texts x {} labels",
+                flat.len(),
+                self.num_labels
+            );
         }
         Ok(flat.chunks(self.num_labels).map(|c| c.to_vec()).collect())
     }
@@ -157,19 +181,26 @@ fn load_weights(vs: &mut VarStore, path: &Path, family: Family) -> anyhow::Resul
             .strip_suffix(".weight")
             .map(|b| format!("{b}.gamma"))
             .or_else(|| name.strip_suffix(".bias").map(|b| format!("{b}.beta")));
-        let src = file.get(name).or_else(|| alias.as_ref().and_then(|a| file.get(a)));
+        let src = file
+            .get(name)
+            .or_else(|| alias.as_ref().and_then(|a| file.get(a)));
         match src {
             None => missing.push(name.clone()),
-            Some(src) if src.size() != var.size() => {
-                misshaped.push(format!("{name}: file {:?}, model {:?}", src.size(), var.size()))
-            }
+            Some(src) if src.size() != var.size() => misshaped.push(format!(
+                "{name}: file {:?}, model {:?}",
+                src.size(),
+                var.size()
+            )),
             Some(src) => pairs.push((var, src)),
         }
     }
     if !missing.is_empty() || !misshaped.is_empty() {
         missing.sort();
         misshaped.sort();
-        let mut prefixes: Vec<&str> = file.keys().map(|k| k.split('.').next().unwrap_or(k)).collect();
+        let mut prefixes: Vec<&str> = file
+            .keys()
+            .map(|k| k.split('.').next().unwrap_or(k))
+            .collect();
         prefixes.sort();
         prefixes.dedup();
         let show = |v: &[String]| {
@@ -195,7 +226,8 @@ fn load_weights(vs: &mut VarStore, path: &Path, family: Family) -> anyhow::Resul
             match family {
                 Family::Bert => "bert.*, classifier.*",
                 Family::DistilBert => "distilbert.*, pre_classifier.*, classifier.*",
-                Family::Roberta | Family::XlmRoberta => "roberta.*, classifier.dense.*, classifier.out_proj.*",
+                Family::Roberta | Family::XlmRoberta =>
+                    "roberta.*, classifier.dense.*, classifier.out_proj.*",
             }
         ));
         bail!(msg);

@@ -10,7 +10,8 @@
 use super::config::{Family, ModelConfig};
 use anyhow::{anyhow, bail};
 use rust_tokenizers::tokenizer::{
-    BertTokenizer, RobertaTokenizer, Tokenizer as RtTokenizer, TruncationStrategy, XLMRobertaTokenizer,
+    BertTokenizer, RobertaTokenizer, Tokenizer as RtTokenizer, TruncationStrategy,
+    XLMRobertaTokenizer,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -25,7 +26,10 @@ pub struct Encoded {
 }
 
 enum Backend {
-    Hf { tok: Box<tokenizers::Tokenizer>, added: usize },
+    Hf {
+        tok: Box<tokenizers::Tokenizer>,
+        added: usize,
+    },
     Bert(BertTokenizer),
     Roberta(RobertaTokenizer),
     XlmR(XLMRobertaTokenizer),
@@ -65,17 +69,27 @@ impl TextTokenizer {
     /// Loads the tokenizer of the model in `dir`.
     pub fn load(dir: &Path, config: &ModelConfig) -> anyhow::Result<TextTokenizer> {
         let tcfg = read_tokenizer_config(dir);
-        let model_max_length =
-            tcfg.get("model_max_length").and_then(Value::as_f64).filter(|&m| m >= 3.0 && m < 1e6).map(|m| m as usize);
+        let model_max_length = tcfg
+            .get("model_max_length")
+            .and_then(Value::as_f64)
+            .filter(|&m| m >= 3.0 && m < 1e6)
+            .map(|m| m as usize);
         let json = dir.join("tokenizer.json");
         if json.is_file() {
             let mut tok = tokenizers::Tokenizer::from_file(&json)
                 .map_err(|e| anyhow!("cannot read tokenizer {}: {e}", json.display()))?;
             tok.with_padding(None);
-            tok.with_truncation(None).map_err(|e| anyhow!("{}: {e}", json.display()))?;
-            let added = tok.get_post_processor().map(|p| p.added_tokens(false)).unwrap_or(0);
+            tok.with_truncation(None)
+                .map_err(|e| anyhow!("{}: {e}", json.display()))?;
+            let added = tok
+                .get_post_processor()
+                .map(|p| p.added_tokens(false))
+                .unwrap_or(0);
             return Ok(TextTokenizer {
-                backend: Backend::Hf { tok: Box::new(tok), added },
+                backend: Backend::Hf {
+                    tok: Box::new(tok),
+                    added,
+                },
                 source: json.display().to_string(),
                 model_max_length,
             });
@@ -97,7 +111,9 @@ impl TextTokenizer {
         let (backend, source) = match config.family {
             Family::Bert | Family::DistilBert => {
                 let vocab = need("vocab.txt")?;
-                let lower = flag("do_lower_case").or_else(|| config.get_bool("do_lower_case")).unwrap_or(true);
+                let lower = flag("do_lower_case")
+                    .or_else(|| config.get_bool("do_lower_case"))
+                    .unwrap_or(true);
                 let strip = flag("strip_accents").unwrap_or(lower);
                 let t = BertTokenizer::from_file(&vocab, lower, strip)
                     .map_err(|e| anyhow!("cannot read {}: {e}", vocab.display()))?;
@@ -108,9 +124,18 @@ impl TextTokenizer {
                 let merges = need("merges.txt")?;
                 let lower = flag("do_lower_case").unwrap_or(false);
                 let prefix = flag("add_prefix_space").unwrap_or(false);
-                let t = RobertaTokenizer::from_file(&vocab, &merges, lower, prefix)
-                    .map_err(|e| anyhow!("cannot read {} / {}: {e}", vocab.display(), merges.display()))?;
-                (Backend::Roberta(t), format!("{} + {}", vocab.display(), merges.display()))
+                let t =
+                    RobertaTokenizer::from_file(&vocab, &merges, lower, prefix).map_err(|e| {
+                        anyhow!(
+                            "cannot read {} / {}: {e}",
+                            vocab.display(),
+                            merges.display()
+                        )
+                    })?;
+                (
+                    Backend::Roberta(t),
+                    format!("{} + {}", vocab.display(), merges.display()),
+                )
             }
             Family::XlmRoberta => {
                 let spm = need("sentencepiece.bpe.model")?;
@@ -120,7 +145,11 @@ impl TextTokenizer {
                 (Backend::XlmR(t), spm.display().to_string())
             }
         };
-        Ok(TextTokenizer { backend, source, model_max_length })
+        Ok(TextTokenizer {
+            backend,
+            source,
+            model_max_length,
+        })
     }
 
     /// Tokenizes one text with special tokens, cut to `max_tokens` (special tokens kept).
@@ -128,14 +157,21 @@ impl TextTokenizer {
         match &self.backend {
             Backend::Hf { tok, added } => {
                 let budget = max_tokens.saturating_sub(*added).max(1);
-                let mut enc = tok.encode_fast(text, false).map_err(|e| anyhow!("tokenizer failed: {e}"))?;
+                let mut enc = tok
+                    .encode_fast(text, false)
+                    .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
                 let truncated = enc.len() > budget;
                 if truncated {
                     enc.truncate(budget, 0, TruncationDirection::Right);
                     enc.take_overflowing();
                 }
-                let enc = tok.post_process(enc, None, true).map_err(|e| anyhow!("tokenizer failed: {e}"))?;
-                Ok(Encoded { ids: enc.get_ids().iter().map(|&i| i as i64).collect(), truncated })
+                let enc = tok
+                    .post_process(enc, None, true)
+                    .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
+                Ok(Encoded {
+                    ids: enc.get_ids().iter().map(|&i| i as i64).collect(),
+                    truncated,
+                })
             }
             Backend::Bert(t) => Ok(rt_encode(t, text, max_tokens)),
             Backend::Roberta(t) => Ok(rt_encode(t, text, max_tokens)),
@@ -149,7 +185,11 @@ impl TextTokenizer {
         if texts.len() < 64 {
             return texts.iter().map(|t| self.encode(t, max_tokens)).collect();
         }
-        texts.par_iter().with_min_len(32).map(|t| self.encode(t, max_tokens)).collect()
+        texts
+            .par_iter()
+            .with_min_len(32)
+            .map(|t| self.encode(t, max_tokens))
+            .collect()
     }
 }
 
@@ -159,7 +199,10 @@ where
     V: rust_tokenizers::vocab::Vocab,
 {
     let out = t.encode(text, None, max_tokens, &TruncationStrategy::LongestFirst, 0);
-    Encoded { ids: out.token_ids, truncated: out.num_truncated_tokens > 0 }
+    Encoded {
+        ids: out.token_ids,
+        truncated: out.num_truncated_tokens > 0,
+    }
 }
 
 #[allow(dead_code)]
@@ -174,8 +217,14 @@ mod tests {
 
     #[test]
     fn files_per_family() {
-        assert_eq!(tokenizer_files(Family::Roberta), &["vocab.json", "merges.txt"]);
-        assert_eq!(tokenizer_files(Family::XlmRoberta), &["sentencepiece.bpe.model"]);
+        assert_eq!(
+            tokenizer_files(Family::Roberta),
+            &["vocab.json", "merges.txt"]
+        );
+        assert_eq!(
+            tokenizer_files(Family::XlmRoberta),
+            &["sentencepiece.bpe.model"]
+        );
     }
 
     #[test]
@@ -184,7 +233,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = ModelConfig::from_value(serde_json::json!({"model_type": "bert", "id2label": {"0": "negative", "1": "positive"}})).unwrap();
         let e = TextTokenizer::load(&dir, &cfg).err().unwrap().to_string();
-        assert!(e.contains("tokenizer.json") && e.contains("vocab.txt"), "{e}");
+        assert!(
+            e.contains("tokenizer.json") && e.contains("vocab.txt"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
