@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build venv bench bench-scale eval report-deps clean
+.PHONY: demo test build venv bench bench-scale eval model report-deps clean
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,15 @@ eval: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
 	$(PY) models/train/export_eval.py
 	for f in build/eval/*.jsonl; do echo "== $$f"; $(BIN) eval --input $$f; done
+
+# Retrain models/pulso-mini from ../shared/data on CPU (about 30 min of training on 2 idle cores;
+# see models/train/README.md). A fixed step count, so the schedule does not depend on machine speed.
+model: $(TORCH_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
+	$(PY) models/train/prepare_data.py
+	$(PY) models/train/train.py --out build/runs/main --steps 1811 --threads 2 --eval-minutes 8
+	$(PY) models/train/export_model.py --ckpt build/runs/main/best
+	$(PY) models/train/train.py --eval-only models/pulso-mini --results build/eval_python.json
 
 clean:
 	cargo clean

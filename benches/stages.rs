@@ -10,9 +10,7 @@
 //! `stages_cpu` (this thread's CPU time, CLOCK_THREAD_CPUTIME_ID: records per CPU-second of one
 //! core, which other processes on a shared machine do not distort). `PULSO_BENCH_MEASURE=wall|cpu`
 //! runs only one. At the end a Markdown table of criterion's estimates (slope, else mean) is printed (from criterion's saved
-//! estimates under target/criterion/). Language detection runs on the first 2,000 records per
-//! iteration (it is much slower than the rest); `lang_whatlang_only` is whatlang alone on the same
-//! texts, to show where that stage's time goes.
+//! estimates under target/criterion/).
 //!
 //! Input: `PULSO_BENCH_RECORDS` records (default 20,000) of realistic short texts. Texts come from
 //! the tweets in `$PULSO_BENCH_DATA/xlm-t-sentiment/{portuguese,spanish,english}/train_text.txt`
@@ -344,11 +342,6 @@ impl ValueFormatter for CpuFormatter {
     }
 }
 
-/// Language detection is far slower than the other stages; it runs on this many records per iteration.
-fn n_lang(n: usize) -> usize {
-    n.min(2_000)
-}
-
 fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
     let n = fx.records.len();
     let mut g = c.benchmark_group(group);
@@ -391,29 +384,16 @@ fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
         })
     });
 
-    // Language detection (pulso::lang::detect), and whatlang alone on the same texts for comparison.
-    let nl = n_lang(n);
-    g.throughput(Throughput::Elements(nl as u64));
+    // Language detection (pulso::lang::detect).
     g.bench_function(BenchmarkId::from_parameter("lang_detect"), |b| {
         b.iter(|| {
             let mut pt = 0usize;
-            for rec in &fx.records[..nl] {
+            for rec in &fx.records {
                 if lang::detect(black_box(&rec.text)) == Lang::Pt {
                     pt += 1;
                 }
             }
             black_box(pt)
-        })
-    });
-    g.bench_function(BenchmarkId::from_parameter("lang_whatlang_only"), |b| {
-        b.iter(|| {
-            let mut k = 0usize;
-            for rec in &fx.records[..nl] {
-                if whatlang::detect(black_box(&rec.text)).is_some() {
-                    k += 1;
-                }
-            }
-            black_box(k)
         })
     });
     g.throughput(Throughput::Elements(n as u64));
@@ -464,7 +444,6 @@ const STAGES: &[&str] = &[
     "read_jsonl",
     "route",
     "lang_detect",
-    "lang_whatlang_only",
     "enrich",
     "arrow_batch",
     "parquet_sink",
@@ -473,10 +452,7 @@ const STAGES: &[&str] = &[
 fn main() {
     let n = n_records();
     let (_, origin) = load_texts();
-    eprintln!(
-        "stages: {n} records per iteration ({} for language detection), texts from {origin}",
-        n_lang(n)
-    );
+    eprintln!("stages: {n} records per iteration, texts from {origin}");
     let fx = fixture(n);
     let which = std::env::var("PULSO_BENCH_MEASURE").unwrap_or_else(|_| "both".into());
     if which != "cpu" {
@@ -545,13 +521,7 @@ fn summary_table() {
             continue;
         }
         let best = cpu.or(wall).map(|x| x.0).unwrap_or(0.0);
-        let verdict = if *name == "lang_whatlang_only" {
-            "(reference)"
-        } else if best >= 200_000.0 {
-            "yes"
-        } else {
-            "no"
-        };
+        let verdict = if best >= 200_000.0 { "yes" } else { "no" };
         println!("| {name} | {} | {} | {verdict} |", cell(wall), cell(cpu));
     }
 }

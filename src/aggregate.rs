@@ -208,8 +208,15 @@ pub fn days_to_date(days: i32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(days + UNIX_EPOCH_CE_DAYS).expect("date in range")
 }
 
-fn author_key(a: Option<&str>) -> Option<String> {
-    a.map(crate::route::author_key).filter(|a| !a.is_empty())
+/// Authors are counted by a 64-bit hash of their normalised identity, not the string: 8 bytes per
+/// distinct author keeps the aggregator's memory small as a run grows (a collision needs ~4 billion
+/// distinct authors in one group to become likely).
+type AuthorHash = u64;
+
+fn author_key(a: Option<&str>) -> Option<AuthorHash> {
+    a.map(crate::route::author_key)
+        .filter(|a| !a.is_empty())
+        .map(|a| xxhash_rust::xxh3::xxh3_64(a.as_bytes()))
 }
 
 #[derive(Clone, Debug, Default)]
@@ -229,7 +236,7 @@ struct BrandAcc {
 struct TopicAcc {
     mentions: i64,
     negative: i64,
-    authors: HashSet<String>,
+    authors: HashSet<AuthorHash>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -239,11 +246,11 @@ struct GroupAcc {
     neu: i64,
     neg: i64,
     score_sum: f64,
-    authors: HashSet<String>,
+    authors: HashSet<AuthorHash>,
     attrition: i64,
     topics: BTreeMap<String, TopicAcc>,
     /// Latest 0–10 score per author: (event time, arrival order, score).
-    latest_score: HashMap<String, (i64, u64, f64)>,
+    latest_score: HashMap<AuthorHash, (i64, u64, f64)>,
     anonymous_scores: Vec<f64>,
 }
 
@@ -342,8 +349,8 @@ impl Aggregator {
                 }
                 g.score_sum += sc.sentiment_score as f64;
                 let author = author_key(r.author.as_deref());
-                if let Some(a) = &author {
-                    g.authors.insert(a.clone());
+                if let Some(a) = author {
+                    g.authors.insert(a);
                 }
                 if signal.enrichment.attrition_risk == Some(true) {
                     g.attrition += 1;
@@ -354,8 +361,8 @@ impl Aggregator {
                     if sc.sentiment == Sentiment::Negative {
                         ta.negative += 1;
                     }
-                    if let Some(a) = &author {
-                        ta.authors.insert(a.clone());
+                    if let Some(a) = author {
+                        ta.authors.insert(a);
                     }
                 }
                 if let Some(score) = r
@@ -645,16 +652,16 @@ fn merge_groups(parts: &[&GroupAcc]) -> GroupAcc {
         g.neu += p.neu;
         g.neg += p.neg;
         g.score_sum += p.score_sum;
-        g.authors.extend(p.authors.iter().cloned());
+        g.authors.extend(p.authors.iter().copied());
         g.attrition += p.attrition;
         for (name, t) in &p.topics {
             let e = g.topics.entry(name.clone()).or_default();
             e.mentions += t.mentions;
             e.negative += t.negative;
-            e.authors.extend(t.authors.iter().cloned());
+            e.authors.extend(t.authors.iter().copied());
         }
         for (a, v) in &p.latest_score {
-            let e = g.latest_score.entry(a.clone()).or_insert(*v);
+            let e = g.latest_score.entry(*a).or_insert(*v);
             if (v.0, v.1) >= (e.0, e.1) {
                 *e = *v;
             }

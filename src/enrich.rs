@@ -16,14 +16,14 @@
 //!   handle as given. The raw internal author never leaves this module through [`Enrichment`].
 
 use crate::record::{Enrichment, InputRecord, Lang, Routing, Scored, Segment, Sentiment};
+use crate::wordhash::WordMap;
 use anyhow::{bail, Context};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
 
 /// The built-in taxonomy (`pipelines/topics.toml`).
 pub const DEFAULT_TOPICS_TOML: &str = include_str!("../pipelines/topics.toml");
@@ -46,11 +46,30 @@ pub struct EnrichConfig {
 // ------------------------------------------------------------------------------------------------
 
 /// Lowercases and strips accents (NFD, combining marks dropped): `"Demissão"` → `"demissao"`.
+///
+/// ```
+/// assert_eq!(pulso::enrich::normalize("Demissão AGORA"), "demissao agora");
+/// assert_eq!(pulso::enrich::normalize("ÁRVORE Ñandú"), "arvore nandu");
+/// ```
 pub fn normalize(s: &str) -> String {
-    s.nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    // Same result as `s.nfd()` without combining marks, lowercased: canonical reordering only
+    // moves combining marks, and those are dropped.
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            decompose_canonical(c, |d| {
+                if !is_combining_mark(d) {
+                    out.extend(d.to_lowercase());
+                }
+            });
+        }
+    }
+    out
 }
 
 /// The words of a text after [`normalize`]: maximal runs of letters and digits.
@@ -96,8 +115,11 @@ fn parse_term(term: &str) -> Option<Vec<TermWord>> {
 #[derive(Clone, Debug, Default)]
 pub struct TermMatcher {
     terms: Vec<(Vec<TermWord>, usize)>,
-    exact_first: HashMap<String, Vec<usize>>,
-    prefix_first: HashMap<String, Vec<usize>>,
+    exact_first: WordMap<String, Vec<usize>>,
+    prefix_first: WordMap<String, Vec<usize>>,
+    /// Byte lengths of the prefix words in `prefix_first`, ascending: only those prefixes of a
+    /// token are looked up.
+    prefix_lens: Vec<usize>,
 }
 
 impl TermMatcher {
@@ -114,6 +136,11 @@ impl TermMatcher {
             &mut self.exact_first
         };
         map.entry(first.word.clone()).or_default().push(idx);
+        if first.prefix {
+            if let Err(i) = self.prefix_lens.binary_search(&first.word.len()) {
+                self.prefix_lens.insert(i, first.word.len());
+            }
+        }
         self.terms.push((t, label));
         true
     }
@@ -147,12 +174,11 @@ impl TermMatcher {
                     }
                 }
             }
-            if !self.prefix_first.is_empty() {
-                for (end, _) in tok
-                    .char_indices()
-                    .skip(1)
-                    .chain(std::iter::once((tok.len(), ' ')))
-                {
+            for &end in &self.prefix_lens {
+                if end > tok.len() {
+                    break;
+                }
+                if tok.is_char_boundary(end) {
                     if let Some(c) = self.prefix_first.get(&tok[..end]) {
                         for &t in c {
                             if self.term_at(t, tokens, pos) {
@@ -431,11 +457,18 @@ impl BrandMatcher {
 /// Reproducible outside pulso, e.g. in Python:
 /// `hmac.new(key, author.strip().lower().encode(), hashlib.sha256).hexdigest()[:32]`.
 pub fn pseudonymize(key: &[u8], author: &str) -> String {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    pseudonymize_with(&keyed_mac(key), author)
+}
+
+fn keyed_mac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length")
+}
+
+/// [`pseudonymize`] with the key already absorbed (a clone of a keyed MAC skips two SHA-256 blocks).
+fn pseudonymize_with(keyed: &Hmac<Sha256>, author: &str) -> String {
+    let mut mac = keyed.clone();
     mac.update(author.trim().to_lowercase().as_bytes());
-    let full = hex::encode(mac.finalize().into_bytes());
-    full[..PSEUDONYM_HEX_LEN].to_string()
+    hex::encode(&mac.finalize().into_bytes()[..PSEUDONYM_HEX_LEN / 2])
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -446,7 +479,7 @@ pub fn pseudonymize(key: &[u8], author: &str) -> String {
 pub struct Enricher {
     taxonomy: Taxonomy,
     brands: BrandMatcher,
-    key: Option<Vec<u8>>,
+    key: Option<Hmac<Sha256>>,
     config_warnings: Vec<String>,
     internal_without_key: AtomicU64,
 }
@@ -484,7 +517,7 @@ impl EnrichConfig {
         Ok(Enricher {
             taxonomy,
             brands: BrandMatcher::new(&self.brands, &self.competitors),
-            key: self.pseudonym_key,
+            key: self.pseudonym_key.as_deref().map(keyed_mac),
             config_warnings,
             internal_without_key: AtomicU64::new(0),
         })
@@ -508,7 +541,7 @@ impl Enricher {
                     && scored.sentiment == Sentiment::Negative;
                 let author_id = match (&self.key, record.author.as_deref().map(str::trim)) {
                     (_, None) | (_, Some("")) => None,
-                    (Some(k), Some(a)) => Some(pseudonymize(k, &crate::route::author_key(a))),
+                    (Some(k), Some(a)) => Some(pseudonymize_with(k, &crate::route::author_key(a))),
                     (None, Some(_)) => {
                         self.internal_without_key.fetch_add(1, Ordering::Relaxed);
                         None

@@ -21,23 +21,32 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Arguments of `pulso eval`.
-#[derive(Clone, Debug)]
+/// Arguments of `pulso eval` (parsed by clap in main.rs; build them by hand in code and tests).
+#[derive(Clone, Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Model folder or hub id (None = the default model); used by main.rs to build the scorer.
+    /// Model folder or hub id (default: $PULSO_MODEL, else the shipped pulso-mini).
+    #[arg(long)]
     pub model: Option<String>,
+    /// Labelled file: CSV, TSV or JSON Lines.
+    #[arg(long)]
     pub input: PathBuf,
     /// Column with the text: header name or 0-based index.
+    #[arg(long, default_value = "text")]
     pub text_column: String,
     /// Column with the gold label: header name or 0-based index.
+    #[arg(long, default_value = "label")]
     pub label_column: String,
-    /// Print one JSON object instead of the table.
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
     pub json: bool,
-    /// CPU threads for the scorer (None = all cores); used by main.rs to build the scorer.
+    /// CPU threads for the scorer (default: all cores).
+    #[arg(long)]
     pub threads: Option<usize>,
     /// Score at most this many rows (the first ones).
+    #[arg(long)]
     pub limit: Option<usize>,
-    /// Precision for the scorer; used by [`EvalArgs::scorer_config`].
+    /// auto, fp32 or bf16.
+    #[arg(long, default_value = "auto")]
     pub precision: PrecisionChoice,
 }
 

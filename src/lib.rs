@@ -24,3 +24,4 @@ pub mod score;
 pub mod sink;
 pub mod summary;
 pub mod timefmt;
+pub mod wordhash;

@@ -63,23 +63,7 @@ enum Cmd {
         precision: String,
     },
     /// Measure a model on a labelled file (CSV, TSV or JSON Lines).
-    Eval {
-        #[arg(long)]
-        model: Option<String>,
-        #[arg(long)]
-        input: PathBuf,
-        #[arg(long, default_value = "text")]
-        text_column: String,
-        #[arg(long, default_value = "label")]
-        label_column: String,
-        /// Print one JSON object instead of tables.
-        #[arg(long)]
-        json: bool,
-        #[arg(long)]
-        threads: Option<usize>,
-        #[arg(long, default_value = "auto")]
-        precision: String,
-    },
+    Eval(pulso::eval::EvalArgs),
     /// Marketing and HR tables from a published output; optionally a self-contained HTML report.
     Report {
         out: PathBuf,
@@ -241,25 +225,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             out.flush()?;
             Ok(0)
         }
-        Cmd::Eval {
-            model,
-            input,
-            text_column,
-            label_column,
-            json,
-            threads,
-            precision,
-        } => {
-            let args = pulso::eval::EvalArgs {
-                model,
-                input,
-                text_column,
-                label_column,
-                json,
-                threads,
-                limit: None,
-                precision: precision.parse()?,
-            };
+        Cmd::Eval(args) => {
             let cfg = args.scorer_config()?;
             configure_threads(cfg.threads);
             let model_name = cfg.model.clone();
@@ -269,7 +235,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let report = pulso::eval::evaluate(&args, &scorer)?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
-            pulso::eval::write_report(&report, json, &mut out)?;
+            pulso::eval::write_report(&report, args.json, &mut out)?;
             Ok(0)
         }
         Cmd::Report { out, date, html } => {

@@ -2,12 +2,15 @@
 """Package a trained checkpoint as models/pulso-mini (HF layout, rust-bert compatible).
 
   python models/train/export_model.py --ckpt build/runs/main/best [--out models/pulso-mini] [--fp16]
+  python models/train/export_model.py --reference-only      # only the test reference (below)
 
 * config.json: BertForSequenceClassification, id2label {0: negative, 1: neutral, 2: positive}
 * model.safetensors: standard HF names (bert.embeddings.*, bert.encoder.*, bert.pooler.*,
   classifier.*), fp32 unless --fp16 (or > 100 MB)
 * tokenizer.json with "padding": null (the Rust side pads per batch with a mask), truncation 128
 * tokenizer_config.json / special_tokens_map.json / vocab.txt (AutoTokenizer works)
+* tests/fixtures/pulso_mini_expected.json (when --out is models/pulso-mini): transformers'
+  probabilities for a fixed set of texts, which tests/shipped_model.rs checks pulso against (1e-4)
 """
 import argparse
 import json
@@ -22,13 +25,55 @@ REPO = Path(__file__).resolve().parents[2]
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
 
 
+# Texts for tests/shipped_model.rs: pt/es/en, short and long (one past 128 tokens), emoji, mixed.
+REFERENCE_TEXTS = [
+    "Péssimo atendimento, nunca mais compro nessa loja",
+    "Amei o produto, chegou antes do prazo! 😍",
+    "Meu gestor não dá feedback e a carga de trabalho está absurda",
+    "El pedido llegó tarde y nadie contesta",
+    "Muy buena atención, gracias 👍",
+    "Estoy buscando otro trabajo, el ambiente es horrible",
+    "The delivery was late again and support never answered",
+    "Love the new update, great job team!",
+    "ok",
+    "Muito bom o atendimento, pero el envío tardó",
+    "@user the app keeps crashing when I try to pay #fail",
+    " ".join(["O atendimento foi bom, mas a entrega atrasou uma semana e ninguém respondeu meus e-mails."] * 12),
+]
+
+
+def write_reference(out, model, tok, size):
+    """tests/fixtures/pulso_mini_expected.json: transformers' probabilities for REFERENCE_TEXTS, each
+    text alone (truncation at 128), so the Rust test can check pulso against them to 1e-4."""
+    cases = []
+    with torch.no_grad():
+        for t in REFERENCE_TEXTS:
+            enc = tok([t], truncation=True, max_length=128, return_tensors="pt")
+            probs = model.eval()(**enc).logits.float().softmax(-1)[0].tolist()
+            cases.append({"text": t, "input_ids": enc["input_ids"][0].tolist(), "probs": probs})
+    ref = {"model": "models/pulso-mini", "model_safetensors_bytes": size, "max_length": 128,
+           "transformers_version": __import__("transformers").__version__, "cases": cases}
+    dst = REPO / "tests" / "fixtures" / "pulso_mini_expected.json"
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump(ref, f, ensure_ascii=False, indent=1)
+    print("wrote", dst)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ckpt", default=str(REPO / "build" / "runs" / "main" / "best"))
     ap.add_argument("--out", default=str(REPO / "models" / "pulso-mini"))
     ap.add_argument("--fp16", action="store_true")
+    ap.add_argument("--reference-only", action="store_true",
+                    help="only (re)write tests/fixtures/pulso_mini_expected.json for the model in --out")
     a = ap.parse_args()
     from transformers import BertForSequenceClassification, AutoTokenizer
+    if a.reference_only:
+        from transformers import AutoModelForSequenceClassification
+        out = Path(a.out)
+        write_reference(out, AutoModelForSequenceClassification.from_pretrained(out),
+                        AutoTokenizer.from_pretrained(out), os.path.getsize(out / "model.safetensors"))
+        return
     ck, out = Path(a.ckpt), Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     model = BertForSequenceClassification.from_pretrained(ck)
@@ -75,6 +120,8 @@ def main():
         l1 = model.eval()(**enc).logits
         l2 = m2.eval()(**enc).logits
     print("max |logit diff| after export:", float((l1 - l2).abs().max()))
+    if out.resolve() == (REPO / "models" / "pulso-mini").resolve():
+        write_reference(out, m2, t2, size)
     print("model.safetensors bytes:", size, "params:", sum(v.numel() for v in sd.values()))
     print(json.dumps({"files": sorted(p.name for p in out.iterdir())}))
 

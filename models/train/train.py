@@ -157,7 +157,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(REPO / "build" / "data"))
     ap.add_argument("--out", default=str(REPO / "build" / "runs" / "main"))
-    ap.add_argument("--init", default=None, help="model dir to start from (default: bundled all-MiniLM-L6-v2)")
+    ap.add_argument("--init", "--init-from", dest="init", default=None,
+                    help="model dir to start from, e.g. models/pulso-mini to continue training "
+                         "(default: bundled all-MiniLM-L6-v2)")
     ap.add_argument("--minutes", type=float, default=45.0, help="wall-clock training budget")
     ap.add_argument("--steps", type=int, default=0, help="fixed number of steps (overrides --minutes)")
     ap.add_argument("--batch-size", type=int, default=16)
@@ -166,6 +168,11 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--train-max-len", type=int, default=64)
     ap.add_argument("--freeze-embeddings", type=int, default=1)
+    ap.add_argument("--unfreeze-embeddings", action="store_true",
+                    help="train the word embeddings too (same as --freeze-embeddings 0)")
+    ap.add_argument("--lang-weights", default=None,
+                    help="oversample by language, e.g. pt=2,es=2,en=1: each training row is repeated "
+                         "floor(w) times plus once more with probability frac(w) (seeded); default: no resampling")
     ap.add_argument("--eval-minutes", type=float, default=10.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", type=int, default=0, help="bf16 autocast (only useful with AMX/AVX512-BF16)")
@@ -202,11 +209,26 @@ def main():
     model = BertForSequenceClassification.from_pretrained(
         init, num_labels=3, id2label=ID2LABEL, label2id=LABEL2ID)
     model.config.architectures = ["BertForSequenceClassification"]
+    if args.unfreeze_embeddings:
+        args.freeze_embeddings = 0
     if args.freeze_embeddings:
         for p in model.bert.embeddings.word_embeddings.parameters():
             p.requires_grad = False
 
     rows = read_jsonl(Path(args.data) / "train.jsonl")
+    if args.lang_weights:
+        lw = {k: float(v) for k, v in (kv.split("=") for kv in args.lang_weights.split(","))}
+        wr = random.Random(args.seed + 1)
+        res = []
+        for r in rows:
+            w = lw.get(r.get("lang"), 1.0)
+            n = int(w) + (1 if wr.random() < w - int(w) else 0)
+            res += [r] * n
+        counts = {}
+        for r in res:
+            counts[r.get("lang")] = counts.get(r.get("lang"), 0) + 1
+        log(f"lang-weights {lw}: {len(rows)} -> {len(res)} rows {counts}")
+        rows = res
     t0 = time.time()
     enc = tok([r["text"] for r in rows], truncation=True, max_length=args.train_max_len)["input_ids"]
     log(f"train rows {len(rows)} tokenized in {time.time() - t0:.0f}s; mean len {sum(map(len, enc)) / len(enc):.1f}")
