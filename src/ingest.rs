@@ -28,6 +28,10 @@ pub enum IngestError {
 }
 
 /// One row's outcome.
+///
+/// Not boxed although `Record` is much larger than `Reject`: nearly every item is a record, and a
+/// box would add one allocation per record for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Item {
     Record(InputRecord),
@@ -291,7 +295,7 @@ impl Extractor {
     }
 
     /// A JSON object row (JSON Lines, or a Parquet row rendered as JSON).
-    fn from_json(&self, location: String, raw: String, v: &Value) -> Item {
+    fn item_from_json(&self, location: String, raw: String, v: &Value) -> Item {
         if !v.is_object() {
             return self.reject(
                 location,
@@ -491,7 +495,7 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
         };
         let raw = s.to_string();
         return Some(Ok(match serde_json::from_str::<Value>(s) {
-            Ok(v) => ex.from_json(location, raw, &v),
+            Ok(v) => ex.item_from_json(location, raw, &v),
             Err(e) => ex.reject(
                 location,
                 raw,
@@ -588,7 +592,7 @@ fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
                     let location = format!("{display}:row {row}");
                     let raw = String::from_utf8_lossy(line).into_owned();
                     let item = match serde_json::from_slice::<Value>(line) {
-                        Ok(v) => ex.from_json(location, raw, &v),
+                        Ok(v) => ex.item_from_json(location, raw, &v),
                         Err(e) => ex.reject(
                             location,
                             raw,

@@ -152,12 +152,15 @@ pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
     out
 }
 
+/// What the reader thread sends: a chunk of (file index, item), or the first file that cannot be read.
+type ReadChunk = Result<Vec<(usize, Item)>, IngestError>;
+
 /// Spawns the reader: chunks of (file index, item), or the first file that cannot be read.
 fn spawn_reader(
     plan: &Plan,
     progress: Progress,
 ) -> (
-    crossbeam_channel::Receiver<Result<Vec<(usize, Item)>, IngestError>>,
+    crossbeam_channel::Receiver<ReadChunk>,
     std::thread::JoinHandle<()>,
 ) {
     let (tx, rx) = bounded(4);

@@ -192,14 +192,21 @@ pub fn default_split(threads: usize, weights_bytes: u64) -> (usize, usize) {
     let threads = threads.max(1);
     let mem_cap = (4u64 << 30) / weights_bytes.max(1);
     let cap = (mem_cap.clamp(1, 8) as usize).min(threads);
-    let replicas = (1..=cap).rev().find(|r| threads % r == 0).unwrap_or(1);
+    let replicas = (1..=cap)
+        .rev()
+        .find(|r| threads.is_multiple_of(*r))
+        .unwrap_or(1);
     (replicas, threads / replicas)
 }
+
+/// Class probabilities, one row per text.
+type Probs = Vec<Vec<f32>>;
 
 struct Job {
     enc: Arc<Vec<Encoded>>,
     idx: Vec<usize>,
-    reply: Sender<(Vec<usize>, anyhow::Result<Vec<Vec<f32>>>)>,
+    /// (the job's text indices, their probabilities)
+    reply: Sender<(Vec<usize>, anyhow::Result<Probs>)>,
 }
 
 /// Counters over the scorer's life (see [`Scorer::stats`]).
@@ -500,7 +507,7 @@ impl Scorer {
             .collect())
     }
 
-    fn run(&self, texts: &[&str]) -> anyhow::Result<(Vec<Vec<f32>>, Arc<Vec<Encoded>>)> {
+    fn run(&self, texts: &[&str]) -> anyhow::Result<(Probs, Arc<Vec<Encoded>>)> {
         if texts.is_empty() {
             return Ok((Vec::new(), Arc::new(Vec::new())));
         }

@@ -25,6 +25,8 @@ pub struct Encoded {
     pub truncated: bool,
 }
 
+// One tokenizer per model replica: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Hf {
         tok: Box<tokenizers::Tokenizer>,
@@ -72,7 +74,7 @@ impl TextTokenizer {
         let model_max_length = tcfg
             .get("model_max_length")
             .and_then(Value::as_f64)
-            .filter(|&m| m >= 3.0 && m < 1e6)
+            .filter(|m| (3.0..1e6).contains(m))
             .map(|m| m as usize);
         let json = dir.join("tokenizer.json");
         if json.is_file() {
