@@ -5,6 +5,8 @@
 //! input ids, the truncation flag and the class probabilities of every case run alone, plus one
 //! right-padded batch of all cases.
 
+mod common;
+use common::{floats, max_diff};
 use pulso::model::{Classifier, LabelScheme, LoadOptions};
 use pulso::record::Sentiment;
 use pulso::score::{PrecisionChoice, ScorerConfig, Tuning};
@@ -31,14 +33,6 @@ struct Expected {
     tolerance: f32,
     cases: Vec<Case>,
     batched_probs: Vec<Vec<f32>>,
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
 }
 
 fn expected(name: &str) -> Expected {
@@ -83,14 +77,6 @@ fn load(name: &str, max_tokens: usize) -> Classifier {
         },
     )
     .unwrap_or_else(|e| panic!("{name}: {e:#}"))
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn argmax(v: &[f32]) -> usize {

@@ -5,6 +5,8 @@
 //!   `models/train/export_model.py` each time the model is exported);
 //! * `pulso score` and `pulso eval` with no `--model` find it from any working directory.
 
+mod common;
+use common::{floats, max_diff};
 use pulso::model::{Classifier, LoadOptions};
 use serde_json::Value;
 use std::io::Write;
@@ -20,22 +22,6 @@ fn repo() -> PathBuf {
 fn expected() -> Value {
     let p = repo().join("tests/fixtures/pulso_mini_expected.json");
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap() as f32)
-        .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]
