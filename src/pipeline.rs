@@ -68,8 +68,8 @@ fn file_list(plan: &Plan) -> Vec<(usize, PathBuf)> {
         .collect()
 }
 
-/// Drops repeated (source, id) pairs. Remembers only a 64-bit hash per record (about 9 bytes with
-/// the table's overhead; 1M records ≈ 19 MB); a false duplicate needs two of ~10M ids to collide
+/// Drops repeated (source, id) pairs. Remembers only a 64-bit hash per record (9 bytes per table
+/// slot, 1–2 slots per record: 1M records ≈ 19 MB); a false duplicate needs two of ~10M ids to collide
 /// (probability ≈ 3·10⁻⁶ per 10M-record run) and would still land in the rejects, not be lost.
 #[derive(Default)]
 pub struct Dedup {
