@@ -9,10 +9,14 @@ PY := $(VENV)/bin/python
 TORCH_STAMP := $(VENV)/.torch-2.4.0
 export LIBTORCH_USE_PYTORCH := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-BIN := target/release/pulso
+# `make demo` and `make test` share the `ci` profile (release optimisation, no LTO: one build, much
+# faster); `make build` / benchmarks use the full release profile.
+PROFILE ?= ci
+BIN := target/$(PROFILE)/pulso
+RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build venv bench bench-scale eval model report-deps clean
+.PHONY: demo test build build-ci venv bench bench-scale eval model report-deps clean
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +28,11 @@ venv: $(TORCH_STAMP)
 build: $(TORCH_STAMP)
 	cargo build --release --locked
 
+build-ci: $(TORCH_STAMP)
+	cargo build --profile $(PROFILE) --locked
+
 # The main job on the shipped demo data and model, then the report for marketing and HR.
-demo: build
+demo: build-ci
 	rm -rf out/demo
 	PULSO_PSEUDONYM_KEY=$${PULSO_PSEUDONYM_KEY:-demo-key-not-secret} $(BIN) run pipelines/demo.toml --date $(DEMO_DATE) --no-progress; \
 	  rc=$$?; if [ $$rc -gt 1 ]; then exit $$rc; fi
@@ -39,18 +46,18 @@ report-deps:
 	  echo "note: chromium not installed; the HTML rendering test will be skipped"; }
 
 test: $(TORCH_STAMP) report-deps
-	cargo test --release --locked
+	cargo test --profile $(PROFILE) --locked
 
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 	cargo bench --bench stages
-	$(PY) benches/peer.py --pulso $(BIN)
+	$(PY) benches/peer.py --pulso $(RELEASE_BIN)
 
 # Peak RSS for 100k and 1M records through `pulso run` (tiny fixture model: pipeline memory, not model speed).
 bench-scale: build
-	$(PY) benches/scale.py --pulso $(BIN)
+	$(PY) benches/scale.py --pulso $(RELEASE_BIN)
 
-eval: build
+eval: build-ci
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
 	$(PY) models/train/export_eval.py
 	for f in build/eval/*.jsonl; do echo "== $$f"; $(BIN) eval --input $$f; done
