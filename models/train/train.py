@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Fine-tune all-MiniLM-L6-v2 (BERT, 6x384) into a 3-class sentiment classifier.
+"""Fine-tune a BERT encoder (all-MiniLM-L6-v2 or the converted multilingual-e5-small) into a 3-class
+sentiment classifier.
 
   python models/train/train.py --out build/runs/main [--minutes 45 | --steps N]
 
@@ -12,6 +13,8 @@ Reads build/data/train.jsonl + build/data/val/*.jsonl (see prepare_data.py).
   --minutes the budget is wall-clock time (decay follows elapsed time, so the run adapts
   to a CPU shared with other jobs); with --steps it is a fixed number of optimizer steps
   (fully reproducible).  The number of steps reached is logged and written to result.json.
+* --resume: a checkpoint (model, optimizer, position in the data) is written every --ckpt-minutes, and
+  a killed run started again with the same arguments and --resume continues from it;
 * evaluates on the xlm-t val splits every --eval-minutes and keeps the best checkpoint
   by mean xlm-t val macro-F1 (build/runs/<name>/best/, HF format, fp32 safetensors).
 
@@ -178,6 +181,13 @@ def main():
     ap.add_argument("--bf16", type=int, default=0, help="bf16 autocast (only useful with AMX/AVX512-BF16)")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0,
+                    help="write a resumable checkpoint (model, optimizer, position in the data) this often")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from <out>/ckpt/state.pt when it exists (same arguments)")
+    ap.add_argument("--select-glob", default=None,
+                    help="validation sets whose mean macro-F1 picks the best checkpoint "
+                         "(default: the xlm-t val splits)")
     ap.add_argument("--eval-only", default=None)
     ap.add_argument("--val-glob", default=None)
     ap.add_argument("--results", default=None, help="write eval results JSON here")
@@ -232,14 +242,13 @@ def main():
     t0 = time.time()
     enc = tok([r["text"] for r in rows], truncation=True, max_length=args.train_max_len)["input_ids"]
     log(f"train rows {len(rows)} tokenized in {time.time() - t0:.0f}s; mean len {sum(map(len, enc)) / len(enc):.1f}")
-    xval = sorted(glob.glob(str(Path(args.data) / "val" / "xlmt_*_val.jsonl")))
+    xval = sorted(glob.glob(args.select_glob or str(Path(args.data) / "val" / "xlmt_*_val.jsonl")))
 
     params = [p for p in model.parameters() if p.requires_grad]
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim > 1]
     nodecay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim <= 1]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                              {"params": nodecay, "weight_decay": 0.0}], lr=args.lr)
-    rng = random.Random(args.seed)
 
     budget_s = args.minutes * 60
     step = 0
@@ -275,10 +284,36 @@ def main():
             json.dump(history, f, indent=1)
         model.train()
 
+    ckpt = out / "ckpt" / "state.pt"
+    skip = 0  # batches of the current epoch already trained (when resuming mid-epoch)
+    if args.resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        step, seen, train_time, best = st["step"], st["seen"], st["train_time"], st["best"]
+        history, run_loss, epoch, skip = st["history"], st["run_loss"], st["epoch"] - 1, st["batch_in_epoch"]
+        torch.set_rng_state(st["torch_rng"])
+        log(f"resumed from {ckpt}: step {step}, epoch {epoch + 1}, batch {skip} of that epoch, best {best:.4f}")
+    last_ckpt = time.time()
+
+    def save_ckpt(batch_in_epoch):
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "seen": seen,
+                    "train_time": train_time, "best": best, "history": history, "run_loss": run_loss,
+                    "epoch": epoch, "batch_in_epoch": batch_in_epoch, "torch_rng": torch.get_rng_state(),
+                    "args": vars(args)}, tmp)
+        os.replace(tmp, ckpt)  # atomic: a kill mid-write leaves the previous checkpoint
+
     model.train()
     while not done:
         epoch += 1
-        for b in make_batches(enc, args.batch_size, rng):
+        # the batch order of an epoch depends only on (seed, epoch), so a resumed run sees the same data
+        batches = make_batches(enc, args.batch_size, random.Random(args.seed * 1000 + epoch))
+        for bi, b in enumerate(batches):
+            if bi < skip:
+                continue
+            skip = 0
             ts = time.time()
             ids, mask, y, binary = collate(enc, rows, b)
             p = progress()
@@ -305,6 +340,9 @@ def main():
             if time.time() - last_eval > args.eval_minutes * 60:
                 do_eval(f"step {step}")
                 last_eval = time.time()
+            if time.time() - last_ckpt > args.ckpt_minutes * 60:
+                save_ckpt(bi + 1)
+                last_ckpt = time.time()
     do_eval("final")
     result = {"steps": step, "examples_seen": seen, "epochs_started": epoch,
               "train_seconds": round(train_time), "wall_seconds": round(time.time() - start),
