@@ -242,7 +242,7 @@ impl Plan {
                 Some(p) => p.display().to_string(),
                 None => {
                     return Err(invalid(
-                        "no [model] path and the default model (models/pulso-mini) was not found; set [model] path, pass --model, or set PULSO_MODEL"
+                        "no [model] path and the default model (models/pulso-multi) was not found; set [model] path, pass --model, or set PULSO_MODEL"
                             .into(),
                     ))
                 }

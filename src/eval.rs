@@ -24,7 +24,7 @@ use std::time::Instant;
 /// Arguments of `pulso eval` (parsed by clap in main.rs; build them by hand in code and tests).
 #[derive(Clone, Debug, clap::Args)]
 pub struct EvalArgs {
-    /// Model folder or hub id (default: $PULSO_MODEL, else the shipped pulso-mini).
+    /// Model folder or hub id (default: $PULSO_MODEL, else the shipped pulso-multi).
     #[arg(long)]
     pub model: Option<String>,
     /// Labelled file: CSV, TSV or JSON Lines.
@@ -48,6 +48,9 @@ pub struct EvalArgs {
     /// auto, fp32 or bf16.
     #[arg(long, default_value = "auto")]
     pub precision: PrecisionChoice,
+    /// Also report the metrics per value of this column (e.g. `lang` or `domain`).
+    #[arg(long, value_name = "COLUMN")]
+    pub by: Option<String>,
 }
 
 impl EvalArgs {
@@ -70,6 +73,7 @@ impl Default for EvalArgs {
             threads: None,
             limit: None,
             precision: PrecisionChoice::Auto,
+            by: None,
         }
     }
 }
@@ -106,6 +110,23 @@ pub struct EvalReport {
     pub confusion: Confusion,
     pub seconds: f64,
     pub texts_per_second: f64,
+    /// The `--by` column, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Metrics per value of the `--by` column, in value order (empty without `--by`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupMetrics>,
+}
+
+/// The metrics of the rows that share one value of the `--by` column.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupMetrics {
+    pub value: String,
+    pub n: usize,
+    pub accuracy: f64,
+    /// Over the file's classes (so groups of one file are comparable).
+    pub macro_f1: f64,
+    pub per_class: Vec<ClassMetrics>,
 }
 
 /// Metrics of predictions against gold labels over `classes` (the gold classes of the file).
@@ -183,7 +204,12 @@ pub fn metrics(
 pub struct LabelledText {
     pub text: String,
     pub label: Sentiment,
+    /// The value of the `--by` column (`(none)` where the row has none).
+    pub group: Option<String>,
 }
+
+/// Shown for a row whose `--by` column is empty or absent.
+pub const NO_GROUP: &str = "(none)";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Format {
@@ -261,8 +287,22 @@ pub fn read_labelled(
     text_column: &str,
     label_column: &str,
 ) -> anyhow::Result<Vec<LabelledText>> {
+    read_labelled_by(path, text_column, label_column, None)
+}
+
+/// [`read_labelled`], also reading each row's value of `group_column`. The column must exist in the
+/// file (a header name in CSV/TSV, a key on at least one JSON line); rows without a value get
+/// [`NO_GROUP`].
+pub fn read_labelled_by(
+    path: &Path,
+    text_column: &str,
+    label_column: &str,
+    group_column: Option<&str>,
+) -> anyhow::Result<Vec<LabelledText>> {
     let file = path.display().to_string();
-    let mut rows: Vec<(usize, String, String, RawLabel)> = Vec::new(); // line, text, raw label, parsed
+    // line, text, raw label, parsed, group
+    let mut rows: Vec<(usize, String, String, RawLabel, Option<String>)> = Vec::new();
+    let mut group_seen = false;
     let bad_label = |line: usize, v: &str| {
         anyhow!(
             "{file}:{line}: field '{label_column}' is {v:?}, not a sentiment label ({LABEL_HELP})"
@@ -298,7 +338,22 @@ pub fn read_labelled(
                     }
                 };
                 let parsed = parse_raw_label(&raw).ok_or_else(|| bad_label(ln, &raw))?;
-                rows.push((ln, text, raw, parsed));
+                let group = group_column.map(|g| match obj.get(g) {
+                    Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                        group_seen = true;
+                        s.trim().to_string()
+                    }
+                    Some(serde_json::Value::Null) | None => NO_GROUP.to_string(),
+                    Some(serde_json::Value::String(_)) => {
+                        group_seen = true;
+                        NO_GROUP.to_string()
+                    }
+                    Some(other) => {
+                        group_seen = true;
+                        other.to_string()
+                    }
+                });
+                rows.push((ln, text, raw, parsed, group));
             }
         }
         fmt @ (Format::Csv | Format::Tsv) => {
@@ -359,6 +414,16 @@ pub fn read_labelled(
                     first_fields
                 );
             };
+            let gi = match group_column {
+                None => None,
+                Some(g) if first_is_data => g.trim().parse::<usize>().ok().map(Some).ok_or_else(|| {
+                    anyhow!("{file}: --by {g:?}: the file has no header; name the column by its 0-based index")
+                })?,
+                Some(g) => Some(column_index(&first_fields, g).filter(|&i| i < first_fields.len()).ok_or_else(|| {
+                    anyhow!("{file}:1: --by {g:?}: no such column; the header has {first_fields:?}")
+                })?),
+            };
+            group_seen = gi.is_some();
             let mut take = |rec: &csv::StringRecord, ln: usize| -> anyhow::Result<()> {
                 let text = rec.get(ti).ok_or_else(|| {
                     anyhow!("{file}:{ln}: field '{text_column}' (column {ti}) is missing: the row has {} fields", rec.len())
@@ -367,7 +432,11 @@ pub fn read_labelled(
                     anyhow!("{file}:{ln}: field '{label_column}' (column {li}) is missing: the row has {} fields", rec.len())
                 })?;
                 let parsed = parse_raw_label(raw).ok_or_else(|| bad_label(ln, raw))?;
-                rows.push((ln, text.to_string(), raw.to_string(), parsed));
+                let group = gi.map(|i| match rec.get(i).map(str::trim) {
+                    Some(v) if !v.is_empty() => v.to_string(),
+                    _ => NO_GROUP.to_string(),
+                });
+                rows.push((ln, text.to_string(), raw.to_string(), parsed, group));
                 Ok(())
             };
             if first_is_data {
@@ -385,6 +454,9 @@ pub fn read_labelled(
                 take(&rec, ln)?;
             }
         }
+    }
+    if let (Some(g), false) = (group_column, group_seen) {
+        bail!("{file}: --by {g:?}: no row has that field");
     }
     // Decide the numeric scheme for the whole file.
     let nums: Vec<i64> = rows
@@ -422,19 +494,25 @@ pub fn read_labelled(
     };
     Ok(rows
         .into_iter()
-        .map(|(_, text, _, l)| LabelledText {
+        .map(|(_, text, _, l, group)| LabelledText {
             text,
             label: match l {
                 RawLabel::Named(s) => s,
                 RawLabel::Number(n) => map_num(n),
             },
+            group,
         })
         .collect())
 }
 
 /// Scores the file and computes the report (prints nothing).
 pub fn evaluate(args: &EvalArgs, scorer: &Scorer) -> anyhow::Result<EvalReport> {
-    let mut rows = read_labelled(&args.input, &args.text_column, &args.label_column)?;
+    let mut rows = read_labelled_by(
+        &args.input,
+        &args.text_column,
+        &args.label_column,
+        args.by.as_deref(),
+    )?;
     if let Some(l) = args.limit {
         rows.truncate(l);
     }
@@ -466,6 +544,7 @@ pub fn evaluate(args: &EvalArgs, scorer: &Scorer) -> anyhow::Result<EvalReport> 
     let seconds = t0.elapsed().as_secs_f64();
     let gold: Vec<Sentiment> = rows.iter().map(|r| r.label).collect();
     let (accuracy, macro_f1, per_class, confusion) = metrics(&gold, &pred, &classes);
+    let groups = group_metrics(&rows, &pred, &classes);
     Ok(EvalReport {
         file: args.input.display().to_string(),
         model: scorer.info().name.clone(),
@@ -477,7 +556,38 @@ pub fn evaluate(args: &EvalArgs, scorer: &Scorer) -> anyhow::Result<EvalReport> 
         confusion,
         seconds,
         texts_per_second: rows.len() as f64 / seconds.max(1e-9),
+        by: args.by.clone(),
+        groups,
     })
+}
+
+/// Metrics per group value (rows without groups give none), over the file's classes.
+pub fn group_metrics(
+    rows: &[LabelledText],
+    pred: &[Sentiment],
+    classes: &[Sentiment],
+) -> Vec<GroupMetrics> {
+    let mut by: std::collections::BTreeMap<&str, (Vec<Sentiment>, Vec<Sentiment>)> =
+        Default::default();
+    for (r, &p) in rows.iter().zip(pred) {
+        if let Some(g) = &r.group {
+            let e = by.entry(g.as_str()).or_default();
+            e.0.push(r.label);
+            e.1.push(p);
+        }
+    }
+    by.into_iter()
+        .map(|(value, (gold, pred))| {
+            let (accuracy, macro_f1, per_class, _) = metrics(&gold, &pred, classes);
+            GroupMetrics {
+                value: value.to_string(),
+                n: gold.len(),
+                accuracy,
+                macro_f1,
+                per_class,
+            }
+        })
+        .collect()
 }
 
 /// Writes the report as a table, or as one JSON object.
@@ -532,6 +642,26 @@ pub fn write_report(r: &EvalReport, json: bool, out: &mut dyn Write) -> std::io:
         writeln!(out)?;
     }
     writeln!(out)?;
+    if let Some(by) = &r.by {
+        writeln!(out, "by {by}")?;
+        write!(out, "{:<16} {:>7} {:>9} {:>9}", by, "n", "accuracy", "macro-F1")?;
+        for l in &r.confusion.labels {
+            write!(out, " {:>9}", format!("f1 {}", &l.as_str()[..3]))?;
+        }
+        writeln!(out)?;
+        for g in &r.groups {
+            write!(
+                out,
+                "{:<16} {:>7} {:>9.4} {:>9.4}",
+                g.value, g.n, g.accuracy, g.macro_f1
+            )?;
+            for c in &g.per_class {
+                write!(out, " {:>9.4}", c.f1)?;
+            }
+            writeln!(out)?;
+        }
+        writeln!(out)?;
+    }
     writeln!(
         out,
         "{:.1} texts/s ({:.1} s)",
@@ -696,5 +826,46 @@ mod tests {
         );
         let e = read_labelled(&p, "text", "label").unwrap_err().to_string();
         assert!(e.contains("bad.jsonl:2") && e.contains("'text'"), "{e}");
+    }
+
+    #[test]
+    fn by_column_groups_rows_and_computes_metrics_per_group() {
+        let p = write_tmp(
+            "by.jsonl",
+            concat!(
+                "{\"text\":\"a\",\"label\":\"positive\",\"lang\":\"pt\"}\n",
+                "{\"text\":\"b\",\"label\":\"negative\",\"lang\":\"pt\"}\n",
+                "{\"text\":\"c\",\"label\":\"neutral\",\"lang\":\"es\"}\n",
+                "{\"text\":\"d\",\"label\":\"positive\"}\n",
+            ),
+        );
+        let rows = read_labelled_by(&p, "text", "label", Some("lang")).unwrap();
+        let groups: Vec<_> = rows.iter().map(|r| r.group.clone().unwrap()).collect();
+        assert_eq!(groups, ["pt", "pt", "es", NO_GROUP]);
+        // predictions: pt rows right and wrong, es right, (none) wrong
+        let pred = [Positive, Positive, Neutral, Negative];
+        let g = group_metrics(&rows, &pred, &Sentiment::ALL);
+        let names: Vec<_> = g.iter().map(|g| g.value.as_str()).collect();
+        assert_eq!(names, [NO_GROUP, "es", "pt"]);
+        let pt = &g[2];
+        assert_eq!(pt.n, 2);
+        assert!(close(pt.accuracy, 0.5));
+        // pt: positive P=1/2 R=1 F1=2/3; negative F1=0; neutral absent from gold and pred: F1=0
+        assert!(close(pt.macro_f1, (2.0 / 3.0) / 3.0), "{}", pt.macro_f1);
+        assert!(close(g[1].accuracy, 1.0) && close(g[0].accuracy, 0.0));
+
+        let p = write_tmp("by.csv", "text,label,domain\nx,positive,tweet\ny,negative,\n");
+        let rows = read_labelled_by(&p, "text", "label", Some("domain")).unwrap();
+        assert_eq!(rows[0].group.as_deref(), Some("tweet"));
+        assert_eq!(rows[1].group.as_deref(), Some(NO_GROUP));
+        let e = read_labelled_by(&p, "text", "label", Some("lang"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("by.csv:1") && e.contains("lang") && e.contains("domain"), "{e}");
+        let p = write_tmp("by_none.jsonl", "{\"text\":\"a\",\"label\":\"positive\"}\n");
+        let e = read_labelled_by(&p, "text", "label", Some("lang"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no row has that field"), "{e}");
     }
 }

@@ -53,7 +53,7 @@ enum Cmd {
         /// Input file, or - for standard input.
         #[arg(default_value = "-")]
         input: String,
-        /// Model folder or hub id (default: PULSO_MODEL or the shipped pulso-mini).
+        /// Model folder or hub id (default: PULSO_MODEL or the shipped pulso-multi).
         #[arg(long)]
         model: Option<String>,
         #[arg(long)]

@@ -108,7 +108,7 @@ impl ScorerConfig {
             Some(m) => m,
             None => crate::model::default_model()
                 .map(|p| p.display().to_string())
-                .context("no --model given and the default model (models/pulso-mini) was not found; pass --model or set PULSO_MODEL")?,
+                .context("no --model given and the default model (models/pulso-multi) was not found; pass --model or set PULSO_MODEL")?,
         };
         Ok(ScorerConfig {
             model,

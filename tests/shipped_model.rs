@@ -1,9 +1,13 @@
-//! The shipped default model, `models/pulso-mini`, as users get it.
+//! The shipped models as users get them: the default `models/pulso-multi` (multilingual, XLM-R
+//! SentencePiece vocabulary) and the English-vocabulary `models/pulso-mini`.
 //!
 //! * pulso's probabilities equal Hugging Face transformers' to 1e-4, text by text and in one padded
-//!   batch (reference: `tests/fixtures/pulso_mini_expected.json`, written by
+//!   batch (reference: `tests/fixtures/<model>_expected.json`, written by
 //!   `models/train/export_model.py` each time the model is exported);
-//! * `pulso score` and `pulso eval` with no `--model` find it from any working directory.
+//! * the `tokenizers` crate gives the same ids as Python's tokenizer on a few hundred validation and
+//!   unusual texts (for pulso-multi this checks the Metaspace pre-tokenizer and the Precompiled
+//!   normaliser read the same way in Rust);
+//! * `pulso score` and `pulso eval` with no `--model` find the default from any working directory.
 
 mod common;
 use common::{floats, max_diff};
@@ -19,22 +23,74 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn expected() -> Value {
-    let p = repo().join("tests/fixtures/pulso_mini_expected.json");
+fn expected(model: &str) -> Value {
+    let p = repo().join(format!(
+        "tests/fixtures/{}_expected.json",
+        model.replace('-', "_")
+    ));
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
 #[test]
-fn probabilities_match_transformers() {
-    let exp = expected();
-    let dir = repo().join("models/pulso-mini");
+fn pulso_multi_probabilities_match_transformers() {
+    probabilities_match_transformers("pulso-multi");
+}
+
+#[test]
+fn pulso_mini_probabilities_match_transformers() {
+    probabilities_match_transformers("pulso-mini");
+}
+
+#[test]
+fn pulso_multi_token_ids_match_python() {
+    token_ids_match_python("pulso-multi");
+}
+
+#[test]
+fn pulso_mini_token_ids_match_python() {
+    token_ids_match_python("pulso-mini");
+}
+
+fn token_ids_match_python(model: &str) {
+    let exp = expected(model);
+    let dir = repo().join("models").join(model);
+    let config = pulso::model::ModelConfig::from_file(&dir.join("config.json")).unwrap();
+    let tok = pulso::model::TextTokenizer::load(&dir, &config).unwrap();
+    let cases = exp["tokens"].as_array().expect("reference has no token cases");
+    assert!(cases.len() >= 300, "{}", cases.len());
+    let mut bad = Vec::new();
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want: Vec<i64> = c["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        let got = tok.encode(text, 128).unwrap();
+        if got.ids != want {
+            bad.push(format!("{text:?}: rust {:?} python {want:?}", got.ids));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{model}: {} of {} texts tokenised differently, e.g. {}",
+        bad.len(),
+        cases.len(),
+        bad[0]
+    );
+}
+
+fn probabilities_match_transformers(model: &str) {
+    let exp = expected(model);
+    let dir = repo().join("models").join(model);
     let model_bytes = std::fs::metadata(dir.join("model.safetensors"))
         .unwrap()
         .len();
     assert_eq!(
         model_bytes,
         exp["model_safetensors_bytes"].as_u64().unwrap(),
-        "models/pulso-mini changed since the reference was written: re-run models/train/export_model.py"
+        "models/{model} changed since the reference was written: re-run models/train/export_model.py --reference-only --out models/{model}"
     );
     assert!(model_bytes <= 100 * 1000 * 1000, "weights over 100 MB");
     let clf = Classifier::load(dir.to_str().unwrap(), LoadOptions::default()).unwrap();
@@ -67,7 +123,7 @@ fn elsewhere() -> tempfile::TempDir {
 }
 
 #[test]
-fn score_without_model_uses_pulso_mini_from_any_directory() {
+fn score_without_model_uses_pulso_multi_from_any_directory() {
     let d = elsewhere();
     let mut child = Command::new(BIN)
         .args(["score", "--threads", "1"])
@@ -100,7 +156,7 @@ fn score_without_model_uses_pulso_mini_from_any_directory() {
 }
 
 #[test]
-fn eval_without_model_uses_pulso_mini_and_env_overrides() {
+fn eval_without_model_uses_pulso_multi_and_env_overrides() {
     let d = elsewhere();
     let file = d.path().join("gold.tsv");
     std::fs::write(
@@ -126,7 +182,7 @@ fn eval_without_model_uses_pulso_mini_and_env_overrides() {
     };
     let shipped = run(None);
     assert_eq!(shipped["n"], 3);
-    assert_eq!(shipped["model"], "pulso-mini", "{shipped}");
+    assert_eq!(shipped["model"], "pulso-multi", "{shipped}");
     assert_eq!(shipped["accuracy"], 1.0, "{shipped}");
     let tiny = repo().join("tests/fixtures/models/tiny-bert");
     let other = run(Some(&tiny));

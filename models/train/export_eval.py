@@ -3,7 +3,7 @@
 
   python models/train/export_eval.py [--out build/eval]
 
-Each line: {"text": ..., "label": "negative|neutral|positive"}. Files:
+Each line: {"text", "label": "negative|neutral|positive", "lang", "domain"} (`pulso eval --by lang`). Files:
   xlmt_pt_val.jsonl xlmt_es_val.jsonl xlmt_en_val.jsonl   (xlm-t val splits, the target)
   glassdoor_pt_val.jsonl glassdoor_en_val.jsonl            (employee reviews, held out)
   restmex_es_val.jsonl                                     (es tourism reviews, 3-class, held out)
@@ -37,7 +37,8 @@ def main():
         with open(p, encoding="utf-8") as fi, open(out / p.name, "w", encoding="utf-8") as fo:
             for line in fi:
                 r = json.loads(line)
-                fo.write(json.dumps({"text": r["text"], "label": NAMES[r["label"]]}, ensure_ascii=False) + "\n")
+                fo.write(json.dumps({"text": r["text"], "label": NAMES[r["label"]], "lang": r["lang"],
+                                     "domain": r["domain"]}, ensure_ascii=False) + "\n")
                 n += 1
         print(f"{out / p.name}: {n}")
 

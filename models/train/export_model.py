@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Package a trained checkpoint as models/pulso-mini (HF layout, rust-bert compatible).
+"""Package a trained checkpoint as a shipped model folder (HF layout, rust-bert compatible).
 
   python models/train/export_model.py --ckpt build/runs/main/best [--out models/pulso-mini] [--fp16]
-  python models/train/export_model.py --reference-only      # only the test reference (below)
+  python models/train/export_model.py --ckpt build/runs/e5/best --out models/pulso-multi --fp16
+  python models/train/export_model.py --reference-only --out models/pulso-multi   # only the test reference
 
 * config.json: BertForSequenceClassification, id2label {0: negative, 1: neutral, 2: positive}
 * model.safetensors: standard HF names (bert.embeddings.*, bert.encoder.*, bert.pooler.*,
   classifier.*), fp32 unless --fp16 (or > 100 MB)
 * tokenizer.json with "padding": null (the Rust side pads per batch with a mask), truncation 128
-* tokenizer_config.json / special_tokens_map.json / vocab.txt (AutoTokenizer works)
-* tests/fixtures/pulso_mini_expected.json (when --out is models/pulso-mini): transformers'
-  probabilities for a fixed set of texts, which tests/shipped_model.rs checks pulso against (1e-4)
+* tokenizer_config.json / special_tokens_map.json (/ vocab.txt for WordPiece) (AutoTokenizer works)
+* tests/fixtures/<name>_expected.json (when --out is under models/): transformers' probabilities
+  for a fixed set of texts, which tests/shipped_model.rs checks pulso against (1e-4), and the
+  token ids of a few hundred validation and unusual texts (tokenizer parity, Rust vs Python)
 """
 import argparse
 import json
@@ -42,8 +44,27 @@ REFERENCE_TEXTS = [
 ]
 
 
+TOKEN_TEXTS_EXTRA = [
+    "não tenho do que reclamar da Acme", "no está mal", "Me sinto valorizado pelo meu gestor",
+    "  espaços   duplos\te tab ", "ÇÃÕ ÁÉÍ ñÑ ü", "Ｆｕｌｌｗｉｄｔｈ ｔｅｘｔ", "e\u0301 combinado", "x" * 300,
+    "#FalhaNoSistema @SuporteTI https://acme.com.br/x?y=1", "R$ 1.234,56 — €99…", "😍🔥💯👍🏽", "",
+    "Anticonstitucionalissimamente", "日本語とEnglish mixed", "\u200bzero\u200bwidth", "tabs\tand\nnewlines",
+]
+
+
+def token_texts(n=300):
+    import glob
+    import random
+    texts = []
+    for p in sorted(glob.glob(str(REPO / "build" / "data" / "val" / "*.jsonl"))):
+        with open(p, encoding="utf-8") as f:
+            texts += [json.loads(l)["text"] for l in f if l.strip()]
+    random.Random(5).shuffle(texts)
+    return texts[:n] + TOKEN_TEXTS_EXTRA
+
+
 def write_reference(out, model, tok, size):
-    """tests/fixtures/pulso_mini_expected.json: transformers' probabilities for REFERENCE_TEXTS, each
+    """tests/fixtures/<name>_expected.json: transformers' probabilities for REFERENCE_TEXTS, each
     text alone (truncation at 128), so the Rust test can check pulso against them to 1e-4."""
     cases = []
     with torch.no_grad():
@@ -51,11 +72,15 @@ def write_reference(out, model, tok, size):
             enc = tok([t], truncation=True, max_length=128, return_tensors="pt")
             probs = model.eval()(**enc).logits.float().softmax(-1)[0].tolist()
             cases.append({"text": t, "input_ids": enc["input_ids"][0].tolist(), "probs": probs})
-    ref = {"model": "models/pulso-mini", "model_safetensors_bytes": size, "max_length": 128,
-           "transformers_version": __import__("transformers").__version__, "cases": cases}
-    dst = REPO / "tests" / "fixtures" / "pulso_mini_expected.json"
+    tokens = [{"text": t, "input_ids": tok([t], truncation=True, max_length=128)["input_ids"][0]}
+              for t in token_texts()]
+    name = out.resolve().name
+    ref = {"model": f"models/{name}", "model_safetensors_bytes": size, "max_length": 128,
+           "transformers_version": __import__("transformers").__version__, "cases": cases,
+           "tokens": tokens}
+    dst = REPO / "tests" / "fixtures" / f"{name.replace('-', '_')}_expected.json"
     with open(dst, "w", encoding="utf-8") as f:
-        json.dump(ref, f, ensure_ascii=False, indent=1)
+        json.dump(ref, f, ensure_ascii=False)  # one line: ~300 id lists
     print("wrote", dst)
 
 
@@ -96,7 +121,7 @@ def main():
     cfg.id2label = ID2LABEL
     cfg.label2id = {v: k for k, v in ID2LABEL.items()}
     cfg.problem_type = "single_label_classification"
-    cfg._name_or_path = "pulso-mini"
+    cfg._name_or_path = out.resolve().name
     cfg.torch_dtype = "float16" if sd["classifier.weight"].dtype == torch.float16 else "float32"
     cfg.to_json_file(str(out / "config.json"))
     # rust-bert reads id2label keys as strings -> fine (JSON keys are strings)
@@ -120,7 +145,7 @@ def main():
         l1 = model.eval()(**enc).logits
         l2 = m2.eval()(**enc).logits
     print("max |logit diff| after export:", float((l1 - l2).abs().max()))
-    if out.resolve() == (REPO / "models" / "pulso-mini").resolve():
+    if out.resolve().parent == (REPO / "models").resolve():
         write_reference(out, m2, t2, size)
     print("model.safetensors bytes:", size, "params:", sum(v.numel() for v in sd.values()))
     print(json.dumps({"files": sorted(p.name for p in out.iterdir())}))

@@ -30,10 +30,14 @@ use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The model used when none is named: `PULSO_MODEL` if set; else the shipped `models/pulso-mini`,
-/// looked for next to the executable (its folder, its parent and grandparent, so
-/// `target/release/pulso` finds `<repo>/models/pulso-mini`), then in the source tree it was built
-/// from. None when no such folder exists.
+/// The shipped default model's folder name under `models/`: the multilingual (pt/es/en) one.
+/// `models/pulso-mini` (English vocabulary, about twice as fast) stays available by path.
+pub const DEFAULT_MODEL: &str = "pulso-multi";
+
+/// The model used when none is named: `PULSO_MODEL` if set; else the shipped
+/// `models/`[`DEFAULT_MODEL`], looked for next to the executable (its folder, its parent and
+/// grandparent, so `target/release/pulso` finds `<repo>/models/pulso-multi`), then in the source
+/// tree it was built from. None when no such folder exists.
 pub fn default_model() -> Option<PathBuf> {
     if let Ok(m) = std::env::var("PULSO_MODEL") {
         if !m.trim().is_empty() {
@@ -50,7 +54,7 @@ pub fn default_model() -> Option<PathBuf> {
 
 /// Where [`default_model`] looks, in order (without `PULSO_MODEL`).
 pub fn default_model_candidates(exe: Option<&Path>) -> Vec<PathBuf> {
-    let rel = Path::new("models").join("pulso-mini");
+    let rel = Path::new("models").join(DEFAULT_MODEL);
     let mut out = Vec::new();
     if let Some(dir) = exe.and_then(Path::parent) {
         for anc in dir.ancestors().take(3) {
@@ -277,13 +281,13 @@ mod tests {
         let c = default_model_candidates(Some(Path::new("/repo/target/release/pulso")));
         assert_eq!(
             c[0],
-            PathBuf::from("/repo/target/release/models/pulso-mini")
+            PathBuf::from("/repo/target/release/models/pulso-multi")
         );
-        assert_eq!(c[1], PathBuf::from("/repo/target/models/pulso-mini"));
-        assert_eq!(c[2], PathBuf::from("/repo/models/pulso-mini"));
+        assert_eq!(c[1], PathBuf::from("/repo/target/models/pulso-multi"));
+        assert_eq!(c[2], PathBuf::from("/repo/models/pulso-multi"));
         assert_eq!(
             c.last().unwrap(),
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/pulso-mini")
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/pulso-multi")
         );
     }
 
