@@ -74,9 +74,10 @@ model: $(TORCH_STAMP)
 	$(PY) models/train/e5_prune.py --base build/e5/base --out build/e5/pruned
 	$(PY) models/train/train.py --init build/e5/pruned --out build/runs/e5 --steps 2200 --batch-size 16 \
 	  --lr 5e-5 --warmup-steps 150 --train-max-len 96 --threads 2 --eval-minutes 12 --ckpt-minutes 5 --resume
-	$(PY) models/train/e5_student.py --teacher build/runs/e5/best --out build/runs/e5-student
 	$(PY) models/train/export_model.py --ckpt build/runs/e5/best --out models/pulso-multi --fp16
 	$(PY) models/train/train.py --eval-only models/pulso-multi --results build/eval_python_multi.json
+	$(PY) models/train/e5_student.py --teacher build/runs/e5/best --out build/runs/e5-student \
+	  --teacher-results build/eval_python_multi.json
 
 # Retrain the English-vocabulary models/pulso-mini (all-MiniLM-L6-v2; about 30 min on 2 idle cores).
 model-mini: $(TORCH_STAMP)

@@ -74,12 +74,17 @@ def main():
     ap.add_argument("--data", default=str(REPO / "build" / "data"))
     ap.add_argument("--finetune-steps", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--teacher-results", default=None,
+                    help="train.py --eval-only --results JSON of the teacher (skips re-evaluating it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = sorted(glob.glob(str(Path(a.data) / "val" / "*.jsonl")))
-    results = {"teacher": evaluate(a.teacher, paths)}
+    if a.teacher_results:
+        results = {"teacher": {k: v["macro_f1"] for k, v in json.load(open(a.teacher_results)).items()}}
+    else:
+        results = {"teacher": evaluate(a.teacher, paths)}
     print("teacher", results["teacher"], flush=True)
     for name, keep in (("odd", [1, 3, 5, 7, 9, 11]), ("even", [0, 2, 4, 6, 8, 10])):
         d = make_student(a.teacher, keep, out / name)
