@@ -8,8 +8,8 @@
 //! Writers are opened lazily per partition (xsv style), flushed by size, rolled to a new
 //! `part-NNNNN.parquet` every [`SinkConfig::file_rows`] rows, and closed explicitly.
 
-use crate::record::{Reject, Segment, Signal};
 use crate::publish::{fault, CommitError, Committed, Output};
+use crate::record::{Reject, Segment, Signal};
 use crate::schema::{reject_schema, rejects_to_batch, signal_schema, signals_to_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -300,7 +300,10 @@ impl Sink {
         let rows = std::mem::take(&mut self.finished);
         let replaced = rows.keys().cloned().collect();
         let date = self.cfg.date.format("%Y-%m-%d").to_string();
-        let c: Committed = match self.output.commit(&self.cfg.run_id, &date, &replaced, manifest) {
+        let c: Committed = match self
+            .output
+            .commit(&self.cfg.run_id, &date, &replaced, manifest)
+        {
             Ok(c) => c,
             Err(e @ CommitError::Durability { .. }) => {
                 self.committed = true;
@@ -424,7 +427,10 @@ mod tests {
             rows_in(&out.join("signals/segment=internal/date=2026-11-14")),
             1
         );
-        assert_eq!(std::fs::read_dir(out.join("_pulso/runs")).unwrap().count(), 2);
+        assert_eq!(
+            std::fs::read_dir(out.join("_pulso/runs")).unwrap().count(),
+            2
+        );
     }
 
     #[test]

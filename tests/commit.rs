@@ -128,12 +128,20 @@ fn fixture() -> tempfile::TempDir {
 
 fn cmd(dir: &Path, date: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
-    c.args(["run", "pipeline.toml", "--date", date, "--no-progress", "--threads", "1"])
-        .args(extra)
-        .current_dir(dir)
-        .env("PULSO_PSEUDONYM_KEY", "test-key")
-        .env_remove("PULSO_MODEL")
-        .env_remove("PULSO_FAULT");
+    c.args([
+        "run",
+        "pipeline.toml",
+        "--date",
+        date,
+        "--no-progress",
+        "--threads",
+        "1",
+    ])
+    .args(extra)
+    .current_dir(dir)
+    .env("PULSO_PSEUDONYM_KEY", "test-key")
+    .env_remove("PULSO_MODEL")
+    .env_remove("PULSO_FAULT");
     c
 }
 
@@ -169,7 +177,7 @@ fn previous_state(d: &Path) {
     ok(&run(d, D0, None));
     write_inputs(d, 1, 1, 60);
     ok(&run(d, D1, None));
-    write_inputs(d, 2, 3, 1500);
+    write_inputs(d, 2, 3, 800);
 }
 
 /// Everything a reader can see under `out`, byte for byte: every file reached through the entry
@@ -201,15 +209,46 @@ fn visible(out: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     if let Ok(t) = std::fs::read_link(out.join("_pulso/current")) {
-        m.insert(
-            "@current".into(),
-            t.to_string_lossy().as_bytes().to_vec(),
-        );
+        m.insert("@current".into(), t.to_string_lossy().as_bytes().to_vec());
     }
     if let Some(c) = pulso::publish::committed(out).unwrap() {
         m.insert("@manifest".into(), std::fs::read(&c.manifest).unwrap());
     }
     m
+}
+
+/// Each row as `col=value|…`, without `run_id` (timestamps as integers: no time zone database).
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    use arrow::datatypes::DataType;
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let schema = b.schema();
+    let cols: Vec<(String, arrow::array::ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| f.name() != "run_id")
+        .map(|(f, c)| {
+            let c = match f.data_type() {
+                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
+                _ => c.clone(),
+            };
+            (f.name().clone(), c)
+        })
+        .collect();
+    let opts = FormatOptions::default().with_null("∅");
+    let fmts: Vec<_> = cols
+        .iter()
+        .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+        .collect();
+    (0..b.num_rows())
+        .map(|i| {
+            cols.iter()
+                .zip(&fmts)
+                .map(|((n, _), f)| format!("{n}={}", f.value(i)))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
 }
 
 fn batches(p: &Path) -> Vec<RecordBatch> {
@@ -226,35 +265,56 @@ fn batches(p: &Path) -> Vec<RecordBatch> {
 /// every Parquet file's rows as sorted JSON without `run_id`, and the names of the other files.
 fn content(out: &Path) -> BTreeMap<String, Vec<String>> {
     let mut c = BTreeMap::new();
-    for (rel, bytes) in visible(out) {
+    for rel in visible(out).into_keys() {
         if rel.starts_with('@') {
             continue;
         }
         if !rel.ends_with(".parquet") {
-            let kind = if rel.starts_with("runs/") {
-                "runs/*.json".to_string()
-            } else {
-                rel
-            };
-            c.entry(kind).or_insert_with(Vec::new).push(String::new());
+            // Manifests and _SUCCESS hold run ids and times; `runs_of` counts the manifests.
             continue;
         }
-        let _ = bytes;
         let mut rows = Vec::new();
         for b in batches(&out.join(&rel)) {
-            let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
-            w.write(&b).unwrap();
-            w.finish().unwrap();
-            for line in String::from_utf8(w.into_inner()).unwrap().lines() {
-                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
-                v.as_object_mut().unwrap().remove("run_id");
-                rows.push(v.to_string());
-            }
+            rows.extend(row_strings(&b));
         }
         rows.sort();
         c.insert(rel, rows);
     }
     c
+}
+
+/// Committed runs listed under `OUT/runs/`.
+fn runs_of(out: &Path) -> usize {
+    std::fs::read_dir(out.join("runs"))
+        .map(|r| r.count())
+        .unwrap_or(0)
+}
+
+/// Compares two contents, naming the first difference instead of printing both.
+fn assert_same(
+    got: &BTreeMap<String, Vec<String>>,
+    want: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    if got == want {
+        return;
+    }
+    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
+    for k in keys {
+        let (g, w) = (got.get(k), want.get(k));
+        if g != w {
+            let first = match (g, w) {
+                (Some(g), Some(w)) => g
+                    .iter()
+                    .zip(w)
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("\n  got  {a}\n  want {b}"))
+                    .unwrap_or_else(|| format!(" ({} vs {} rows)", g.len(), w.len())),
+                _ => format!(" (present: got {}, want {})", g.is_some(), w.is_some()),
+            };
+            panic!("{what}: {k} differs{first}");
+        }
+    }
 }
 
 fn rows_of(c: &BTreeMap<String, Vec<String>>, prefix: &str) -> usize {
@@ -329,8 +389,13 @@ fn sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
     let o = run(&rw, D1, None);
     ok(&o);
     let want = content(&rw.join("out"));
-    assert_ne!(want, before_content, "the run under test must change the output");
-    assert!(rows_of(&want, "signals/") > 8000, "{:?}", want.keys());
+    let want_runs = runs_of(&rw.join("out"));
+    assert_eq!(want_runs, 3);
+    assert_ne!(
+        want, before_content,
+        "the run under test must change the output"
+    );
+    assert!(rows_of(&want, "signals/") > 4000, "{:?}", want.keys());
     assert!(rows_of(&want, &format!("signals/segment=external/date={D0}")) > 0);
 
     let mut killed = 0;
@@ -348,24 +413,37 @@ fn sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
         killed += 1;
         let out = w.join("out");
         if published {
-            assert_eq!(content(&out), want, "killed at {point}: the new version is complete");
+            assert_same(
+                &content(&out),
+                &want,
+                &format!("killed at {point}: the new version is complete"),
+            );
         } else {
-            assert_eq!(
-                visible(&out),
-                before,
+            assert!(
+                visible(&out) == before,
                 "killed at {point}: readers must still see the previous version, byte for byte"
             );
         }
         let o = run(&w, D1, None);
         ok(&o);
-        assert_eq!(content(&out), want, "re-run after a kill at {point}");
+        assert_same(
+            &content(&out),
+            &want,
+            &format!("re-run after a kill at {point}"),
+        );
+        assert_eq!(
+            runs_of(&out),
+            want_runs + usize::from(published),
+            "{point}: one manifest per committed run"
+        );
         assert_clean(&out);
     }
     assert!(killed >= 20);
 
     // Timed kills, wherever the run happens to be.
     let mut timed = 0;
-    for ms in [30u64, 120, 250, 400, 700, 1000, 1500] {
+    let mut timed_before = 0;
+    for ms in [100u64, 600, 1200, 1800, 2400, 3000, 3600] {
         let t = tempfile::tempdir().unwrap();
         let w = t.path().join("w");
         copy_dir(base.path(), &w);
@@ -385,12 +463,21 @@ fn sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
                 now == before || content(&out) == want,
                 "kill after {ms} ms left a mix"
             );
+            if now == before {
+                timed_before += 1;
+            }
         }
         ok(&run(&w, D1, None));
-        assert_eq!(content(&out), want, "re-run after a kill at {ms} ms");
+        assert_same(
+            &content(&out),
+            &want,
+            &format!("re-run after a kill at {ms} ms"),
+        );
         assert_clean(&out);
     }
-    eprintln!("kill points: {killed} named, {timed} timed kills that landed mid-run");
+    eprintln!(
+        "kill points: {killed} named; {timed} timed kills landed mid-run ({timed_before} before the commit point)"
+    );
 }
 
 fn wait_for(p: &Path, child: &mut std::process::Child) {
@@ -399,7 +486,10 @@ fn wait_for(p: &Path, child: &mut std::process::Child) {
         if let Some(s) = child.try_wait().unwrap() {
             panic!("run ended ({s:?}) before its pause point");
         }
-        assert!(t0.elapsed() < Duration::from_secs(120), "pause point never reached");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "pause point never reached"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -428,13 +518,13 @@ fn a_second_concurrent_run_fails_clearly_and_changes_nothing() {
             e.contains("locked by another pulso run") && e.contains(&format!("pid {}", a.id())),
             "{e}"
         );
-        assert_eq!(visible(&out), before, "paused at {point}");
+        assert!(visible(&out) == before, "paused at {point}");
         a.kill().unwrap();
         a.wait().unwrap();
-        assert_eq!(visible(&out), before, "killed at {point}");
+        assert!(visible(&out) == before, "killed at {point}");
     }
     ok(&run(d.path(), D1, None));
-    assert_ne!(visible(&out), before);
+    assert!(visible(&out) != before);
     assert_clean(&out);
 }
 
@@ -456,7 +546,7 @@ fn injected_failures_publish_nothing_and_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{fault}\n{}", text(&o));
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains(says), "{fault}: wanted {says:?}\n{e}");
-        assert_eq!(visible(&out), before, "{fault}");
+        assert!(visible(&out) == before, "{fault}");
         let runs = std::fs::read_dir(out.join("_pulso/runs")).unwrap().count();
         assert_eq!(runs, 2, "{fault}: the failed run's folder is removed");
     }
@@ -506,11 +596,14 @@ fn disk_full_on_a_small_tmpfs() {
     let o = run(d.path(), D1, None);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("No space left") || e.contains("no space left"), "{e}");
+    assert!(
+        e.contains("No space left") || e.contains("no space left"),
+        "{e}"
+    );
     std::fs::remove_file(&filler).unwrap();
-    assert_eq!(visible(&out), before);
+    assert!(visible(&out) == before);
     ok(&run(d.path(), D1, None));
-    assert_ne!(visible(&out), before);
+    assert!(visible(&out) != before);
     assert_clean(&out);
 }
 
@@ -539,7 +632,7 @@ fn a_source_gone_bad_fails_the_run_and_keeps_last_nights_data() {
     ] {
         assert!(e.contains(want), "wanted {want:?}\n{e}");
     }
-    assert_eq!(visible(&out), before);
+    assert!(visible(&out) == before);
 
     // A CSV column typo: the header is checked when the file is opened.
     std::fs::write(&p, good.replace("text = \"comment\"", "text = \"coment\"")).unwrap();
@@ -549,7 +642,7 @@ fn a_source_gone_bad_fails_the_run_and_keeps_last_nights_data() {
     for want in ["source 'survey'", "coment", "comment", "survey_0.csv"] {
         assert!(e.contains(want), "wanted {want:?}\n{e}");
     }
-    assert_eq!(visible(&out), before);
+    assert!(visible(&out) == before);
 
     // A feed that went empty while the previous run had signals from it.
     std::fs::write(&p, &good).unwrap();
@@ -566,13 +659,16 @@ fn a_source_gone_bad_fails_the_run_and_keeps_last_nights_data() {
         e.contains("source 'mentions' yielded no signals") && e.contains("previous run"),
         "{e}"
     );
-    assert_eq!(visible(&out), before);
+    assert!(visible(&out) == before);
 
     // --allow-rejects lets this one run through.
     let o = cmd(d.path(), D1, &["--allow-rejects"]).output().unwrap();
     ok(&o);
     let c = content(&out);
-    assert_eq!(rows_of(&c, &format!("signals/segment=external/date={D1}")), 0);
+    assert_eq!(
+        rows_of(&c, &format!("signals/segment=external/date={D1}")),
+        0
+    );
     let m = pulso::publish::committed_manifest(&out).unwrap();
     assert_eq!(m["allow_rejects"], true);
 }
@@ -596,7 +692,10 @@ fn manifest_records_lineage_and_commit() {
         .expect("weights hashed");
     assert_eq!(w["sha256"], sha(&tiny_model().join("model.safetensors")));
     assert!(m["lineage"]["model"]["hub"].is_null());
-    assert_eq!(m["lineage"]["topics"]["path"], "built-in pipelines/topics.toml");
+    assert_eq!(
+        m["lineage"]["topics"]["path"],
+        "built-in pipelines/topics.toml"
+    );
     assert_eq!(m["commit"]["version"], 1);
     assert_eq!(
         m["commit"]["manifest"],
@@ -605,7 +704,10 @@ fn manifest_records_lineage_and_commit() {
     // The same manifest is what `OUT/runs/RUN_ID.json` shows.
     let run_id = m["run_id"].as_str().unwrap();
     let in_tree = std::fs::read(out.join("runs").join(format!("{run_id}.json"))).unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&in_tree).unwrap(), m);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&in_tree).unwrap(),
+        m
+    );
     // And `pulso report` reads the committed version.
     let o = Command::new(BIN)
         .args(["report", "out", "--date", D0])

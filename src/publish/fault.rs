@@ -103,9 +103,15 @@ mod tests {
     #[test]
     fn specs_parse() {
         let a = parse("commit:claimed").unwrap();
-        assert_eq!((a.name.as_str(), a.hit, a.action), ("commit:claimed", 1, Action::Kill));
+        assert_eq!(
+            (a.name.as_str(), a.hit, a.action),
+            ("commit:claimed", 1, Action::Kill)
+        );
         let a = parse("write:batch@3:pause").unwrap();
-        assert_eq!((a.name.as_str(), a.hit, a.action), ("write:batch", 3, Action::Pause));
+        assert_eq!(
+            (a.name.as_str(), a.hit, a.action),
+            ("write:batch", 3, Action::Pause)
+        );
         let a = parse("read:open:error").unwrap();
         assert_eq!((a.name.as_str(), a.action), ("read:open", Action::Error));
         assert!(parse("").is_none());

@@ -14,9 +14,7 @@ pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CommitError + '_
 
 /// fsync of a folder, so the names created in it survive a power loss.
 pub(super) fn sync_dir(dir: &Path) -> Result<(), CommitError> {
-    File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
 }
 
 /// Writes `bytes` to a new file `path` (which must not exist) and fsyncs it.

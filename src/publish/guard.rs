@@ -49,7 +49,7 @@ impl SourceTally {
 /// Why a run was stopped before its commit.
 #[derive(Debug, Error)]
 pub enum GuardError {
-    #[error("source '{source_name}': {rejects} of {records} records rejected ({pct:.0}%, above max_reject_ratio {limit}); top reason {reason}{column} ({count}×), e.g. {location}: {raw}{fields}. Nothing was published; fix the source (or its [source.columns]) or pass --allow-rejects for this run")]
+    #[error("source '{source_name}': {rejects} of {records} records rejected ({pct:.0}%, above max_reject_ratio {limit}); top reason {reason} ({count}×{column}), e.g. {location}: {raw}{fields}. Nothing was published; fix the source (or its [source.columns]) or pass --allow-rejects for this run")]
     TooManyRejects {
         source_name: String,
         records: u64,
@@ -120,7 +120,7 @@ pub fn check(
             let column = reason
                 .strip_prefix("missing_field:")
                 .and_then(|f| t.columns.get(f))
-                .map(|c| format!(" (the column configured for it is {c:?})"))
+                .map(|c| format!("; the column configured for it is {c:?}"))
                 .unwrap_or_default();
             return Err(GuardError::TooManyRejects {
                 source_name: name.clone(),
@@ -140,7 +140,10 @@ pub fn check(
         if t.signals == 0 && before > 0 {
             let why = match t.top_reason() {
                 Some((r, n, (loc, raw))) => {
-                    format!("; top reject reason {r} ({n}×), e.g. {loc}: {}", clip(&raw, 200))
+                    format!(
+                        "; top reject reason {r} ({n}×), e.g. {loc}: {}",
+                        clip(&raw, 200)
+                    )
                 }
                 None => String::new(),
             };
@@ -190,7 +193,15 @@ mod tests {
         let e = check(&[("mentions".into(), t.clone())], &BTreeMap::new(), None)
             .unwrap_err()
             .to_string();
-        for want in ["mentions", "3 of 4", "missing_field:text (2×)", "f.jsonl:1", "fields id, body", "--allow-rejects", "\"txt\""] {
+        for want in [
+            "mentions",
+            "3 of 4",
+            "missing_field:text (2×",
+            "f.jsonl:1",
+            "fields body, id",
+            "--allow-rejects",
+            "\"txt\"",
+        ] {
             assert!(e.contains(want), "{want}: {e}");
         }
         // A looser per-source limit lets it through.
@@ -201,10 +212,22 @@ mod tests {
     #[test]
     fn zero_signals_after_a_good_run_fails() {
         let prev = serde_json::json!({"run_id": "r0", "inputs": [{"source": "s", "signals": 7}]});
-        let e = check(&[("s".into(), tally(0, 0, &[]))], &BTreeMap::new(), Some(&prev))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("'s' yielded no signals") && e.contains("had 7"), "{e}");
-        check(&[("t".into(), tally(0, 0, &[]))], &BTreeMap::new(), Some(&prev)).unwrap();
+        let e = check(
+            &[("s".into(), tally(0, 0, &[]))],
+            &BTreeMap::new(),
+            Some(&prev),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("'s' yielded no signals") && e.contains("had 7"),
+            "{e}"
+        );
+        check(
+            &[("t".into(), tally(0, 0, &[]))],
+            &BTreeMap::new(),
+            Some(&prev),
+        )
+        .unwrap();
     }
 }

@@ -42,7 +42,11 @@ fn model_files(dir: &Path) -> Value {
         files
             .iter()
             .map(|p| {
-                let name = p.file_name().unwrap_or_default().to_string_lossy().to_string();
+                let name = p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
                 match sha256_file(p) {
                     Ok(h) => json!({"file": name, "sha256": h}),
                     Err(e) => json!({"file": name, "error": e.to_string()}),
@@ -104,7 +108,13 @@ mod tests {
         assert_eq!(l["model"]["hub"]["id"], "owner/name");
         let files = l["model"]["files"].as_array().unwrap();
         assert!(files.iter().any(|f| f["file"] == "model.safetensors"));
-        let l = lineage(&d.path().join("p.toml"), None, None, &d.path().display().to_string(), d.path());
+        let l = lineage(
+            &d.path().join("p.toml"),
+            None,
+            None,
+            &d.path().display().to_string(),
+            d.path(),
+        );
         assert!(l["model"]["hub"].is_null());
         assert_eq!(l["topics"]["path"], "built-in pipelines/topics.toml");
     }

@@ -97,7 +97,12 @@ pub fn committed(out: &Path) -> Result<Option<Committed>, CommitError> {
     let target = match std::fs::read_link(&link) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(CommitError::Io { path: link, source: e }),
+        Err(e) => {
+            return Err(CommitError::Io {
+                path: link,
+                source: e,
+            })
+        }
     };
     let dir = meta.join(&target);
     let run_id = target
@@ -203,7 +208,9 @@ impl Output {
         if current.is_none() {
             for e in ENTRIES {
                 let p = root.join(e);
-                if p.symlink_metadata().is_ok_and(|m| !m.file_type().is_symlink()) {
+                if p.symlink_metadata()
+                    .is_ok_and(|m| !m.file_type().is_symlink())
+                {
                     return Err(CommitError::Legacy { path: p });
                 }
             }
@@ -243,7 +250,7 @@ impl Output {
                 let p = self.meta.join("log").join(log_name(prev));
                 if let Ok(b) = std::fs::read(&p) {
                     if let Ok(v) = serde_json::from_slice::<Value>(&b) {
-                        if let Some(r) = v["run_id"].as_str() {
+                        if let Some(r) = v["commit"]["run_id"].as_str() {
                             keep.insert(r.to_string());
                         }
                     }
@@ -365,6 +372,7 @@ impl Output {
         let mp = log.join(log_name(version));
         manifest["commit"] = serde_json::json!({
             "version": version,
+            "run_id": run_id,
             "previous_version": prev.as_ref().map(|c| c.version),
             "previous_run_id": prev.as_ref().map(|c| c.run_id.clone()),
             "tree": format!("{META}/runs/{run_id}"),
@@ -384,7 +392,10 @@ impl Output {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&mp);
-                return Err(CommitError::Io { path: mp, source: e });
+                return Err(CommitError::Io {
+                    path: mp,
+                    source: e,
+                });
             }
         }
         let after_claim = |r: Result<(), CommitError>| {
@@ -397,11 +408,13 @@ impl Output {
         after_claim(fault::point("commit:claimed").map_err(io(&mp)))?;
         // 5. The manifest inside the tree too (`OUT/runs/RUN_ID.json`, one per committed run).
         let in_tree = dir.join("runs").join(format!("{run_id}.json"));
-        after_claim(std::fs::hard_link(&mp, &in_tree).map_err(|source| CommitError::Link {
-            from: mp.clone(),
-            to: in_tree.clone(),
-            source,
-        }))?;
+        after_claim(
+            std::fs::hard_link(&mp, &in_tree).map_err(|source| CommitError::Link {
+                from: mp.clone(),
+                to: in_tree.clone(),
+                source,
+            }),
+        )?;
         after_claim(fsx::sync_dir(&dir.join("runs")))?;
         after_claim(fault::point("commit:manifest-linked").map_err(io(&in_tree)))?;
         // 6. Entry symlinks (dangling until the first commit, so that one swap publishes all).
@@ -449,7 +462,9 @@ impl Output {
             // A first run that failed: no dangling entry symlinks left behind.
             for e in ENTRIES {
                 let p = self.root.join(e);
-                if p.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+                if p.symlink_metadata()
+                    .is_ok_and(|m| m.file_type().is_symlink())
+                {
                     let _ = std::fs::remove_file(&p);
                 }
             }
@@ -489,8 +504,14 @@ mod tests {
         let c3 = commit(&out, "r3", &[("signals/segment=external/date=D2", "c")]);
         assert_eq!(c3.version, 3);
         let read = |rel: &str| std::fs::read_to_string(out.join(rel)).unwrap();
-        assert_eq!(read("signals/segment=external/date=D1/part-00000.parquet"), "a");
-        assert_eq!(read("signals/segment=external/date=D2/part-00000.parquet"), "c");
+        assert_eq!(
+            read("signals/segment=external/date=D1/part-00000.parquet"),
+            "a"
+        );
+        assert_eq!(
+            read("signals/segment=external/date=D2/part-00000.parquet"),
+            "c"
+        );
         let runs: BTreeSet<String> = std::fs::read_dir(out.join("runs"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
@@ -513,10 +534,18 @@ mod tests {
         commit(&out, "r1", &[("rejects/date=D1", "a")]);
         // Another writer (that did not honour the lock) claimed version 2 meanwhile.
         let mut o = Output::open(&out).unwrap();
-        write(&o.run_dir("r2").join("rejects/date=D1/part-00000.parquet"), "b");
+        write(
+            &o.run_dir("r2").join("rejects/date=D1/part-00000.parquet"),
+            "b",
+        );
         std::fs::write(out.join("_pulso/log").join(log_name(2)), "{}").unwrap();
         let e = o
-            .commit("r2", "D1", &BTreeSet::from(["rejects/date=D1".to_string()]), &mut serde_json::json!({}))
+            .commit(
+                "r2",
+                "D1",
+                &BTreeSet::from(["rejects/date=D1".to_string()]),
+                &mut serde_json::json!({}),
+            )
             .unwrap_err();
         assert!(matches!(e, CommitError::Conflict { version: 2, .. }), "{e}");
         o.discard("r2");
