@@ -716,3 +716,66 @@ fn manifest_records_lineage_and_commit() {
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// The Python that has DuckDB, pyarrow and Polars (`make test` installs them into `.venv`).
+fn readers_python() -> PathBuf {
+    std::env::var_os("PULSO_READERS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+}
+
+#[test]
+fn plain_readers_see_the_committed_hive_layout() {
+    let d = fixture();
+    write_inputs(d.path(), 0, 1, 40);
+    ok(&run(d.path(), D0, None));
+    write_inputs(d.path(), 1, 2, 30);
+    ok(&run(d.path(), D1, None));
+    let out = d.path().join("out");
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, rows) in content(&out) {
+        if let Some(rest) = k.strip_prefix("signals/segment=") {
+            let mut p = rest.split('/');
+            let seg = p.next().unwrap();
+            let date = p.next().unwrap().trim_start_matches("date=");
+            *want.entry(format!("{seg}/{date}")).or_default() += rows.len() as u64;
+        }
+    }
+    assert_eq!(want.len(), 4, "{want:?}");
+    let py = readers_python();
+    let o = Command::new(&py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_plain.py"))
+        .arg(&out)
+        .output();
+    let o = match o {
+        Ok(o) if o.status.success() => o,
+        other => {
+            eprintln!("SKIPPED plain readers: {} did not run ({other:?}); `make test` installs duckdb, pyarrow and polars", py.display());
+            return;
+        }
+    };
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let missing = got["missing"].as_array().unwrap();
+    if !missing.is_empty() {
+        eprintln!(
+            "SKIPPED plain readers {missing:?}: not installed for {}",
+            py.display()
+        );
+    }
+    let mut checked = 0;
+    for tool in ["duckdb", "pyarrow", "polars"] {
+        if got[tool].is_null() {
+            continue;
+        }
+        let seen: BTreeMap<String, u64> = serde_json::from_value(got[tool].clone()).unwrap();
+        assert_eq!(
+            seen, want,
+            "{tool} reads the Hive layout through the commit symlinks"
+        );
+        checked += 1;
+    }
+    eprintln!(
+        "plain readers checked: {checked} ({})",
+        String::from_utf8_lossy(&o.stdout).trim()
+    );
+}
