@@ -36,6 +36,8 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error("{path} already exists: every run needs a new run id")]
+    RunIdTaken { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
@@ -90,6 +92,10 @@ impl SinkConfig {
     pub fn build(self) -> Result<Sink, SinkError> {
         let output = Output::open(&self.out)?;
         let staging = output.run_dir(&self.run_id);
+        if staging.exists() {
+            // Never write into a committed version's tree.
+            return Err(SinkError::RunIdTaken { path: staging });
+        }
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
         Ok(Sink {
             cfg: self,

@@ -108,7 +108,7 @@ pub fn check(
     tallies: &[(String, SourceTally)],
     limits: &BTreeMap<String, f64>,
     previous: Option<&serde_json::Value>,
-) -> Result<(), GuardError> {
+) -> Result<(), Box<GuardError>> {
     let prev = previous.map(signals_per_source).unwrap_or_default();
     for (name, t) in tallies {
         let limit = limits
@@ -122,7 +122,7 @@ pub fn check(
                 .and_then(|f| t.columns.get(f))
                 .map(|c| format!("; the column configured for it is {c:?}"))
                 .unwrap_or_default();
-            return Err(GuardError::TooManyRejects {
+            return Err(Box::new(GuardError::TooManyRejects {
                 source_name: name.clone(),
                 records: t.records,
                 rejects: t.rejects,
@@ -134,7 +134,7 @@ pub fn check(
                 column,
                 fields: fields_of(&raw),
                 raw: clip(&raw, 200),
-            });
+            }));
         }
         let before = prev.get(name).copied().unwrap_or(0);
         if t.signals == 0 && before > 0 {
@@ -147,7 +147,7 @@ pub fn check(
                 }
                 None => String::new(),
             };
-            return Err(GuardError::NoSignals {
+            return Err(Box::new(GuardError::NoSignals {
                 source_name: name.clone(),
                 records: t.records,
                 previous: before,
@@ -156,7 +156,7 @@ pub fn check(
                     .unwrap_or("?")
                     .to_string(),
                 why,
-            });
+            }));
         }
     }
     Ok(())

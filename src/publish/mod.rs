@@ -62,7 +62,7 @@ pub enum CommitError {
         to: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is a real folder written by an older pulso (before the one-commit layout); move the old output away or pass another --out")]
+    #[error("{path} is a real folder written by an older pulso and this file system cannot swap it for a symlink atomically; move the old output away or pass another --out")]
     Legacy { path: PathBuf },
     #[error("{path}: the committed version cannot be read: {message}; restore _pulso/ from a backup or start a new --out")]
     Corrupt { path: PathBuf, message: String },
@@ -205,22 +205,15 @@ impl Output {
             std::fs::create_dir_all(&d).map_err(io(&d))?;
         }
         let current = committed(root)?;
-        if current.is_none() {
-            for e in ENTRIES {
-                let p = root.join(e);
-                if p.symlink_metadata()
-                    .is_ok_and(|m| !m.file_type().is_symlink())
-                {
-                    return Err(CommitError::Legacy { path: p });
-                }
-            }
-        }
-        let out = Output {
+        let mut out = Output {
             root: root.to_path_buf(),
             meta,
             _lock: lock,
             current,
         };
+        if out.current.is_none() && !out.legacy_entries().is_empty() {
+            out.import_legacy()?;
+        }
         out.recover()?;
         Ok(out)
     }
@@ -301,8 +294,105 @@ impl Output {
         Ok(())
     }
 
+    /// Entry names that are real files or folders (an output of the older layout).
+    fn legacy_entries(&self) -> Vec<&'static str> {
+        ENTRIES
+            .into_iter()
+            .filter(|e| {
+                self.root
+                    .join(e)
+                    .symlink_metadata()
+                    .is_ok_and(|m| !m.file_type().is_symlink())
+            })
+            .collect()
+    }
+
+    /// Turns an output of the older layout (real `signals/`, … folders) into version 1 without
+    /// changing what readers see: its files are hard-linked into a tree, `current` is pointed at
+    /// it, then each real folder is exchanged with its entry symlink (`renameat2(RENAME_EXCHANGE)`),
+    /// which shows the same files before and after.
+    fn import_legacy(&mut self) -> Result<(), CommitError> {
+        let run_id = format!("imported-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"));
+        let dir = self.run_dir(&run_id);
+        fsx::remove_tree(&dir)?;
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for e in ["signals", "rejects", "aggregates", "runs"] {
+            let src = self.root.join(e);
+            if src.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                fsx::link_tree(&src, &dir.join(e), &|_| false, &mut || Ok(()))?;
+            }
+        }
+        let success = serde_json::json!({"run_id": run_id, "version": 1, "imported": true});
+        let sp = dir.join("_SUCCESS");
+        fsx::write_new_synced(&sp, &serde_json::to_vec_pretty(&success).expect("json"))
+            .map_err(io(&sp))?;
+        fsx::sync_tree(&dir)?;
+        fsx::sync_dir(&self.meta.join("runs"))?;
+        let mp = self.meta.join("log").join(log_name(1));
+        let manifest = serde_json::json!({
+            "run_id": run_id,
+            "imported": "output written by an older pulso, taken over as version 1",
+            "inputs": [],
+            "commit": {"version": 1, "run_id": run_id, "tree": format!("{META}/runs/{run_id}")},
+        });
+        match fsx::write_new_synced(&mp, &serde_json::to_vec_pretty(&manifest).expect("json")) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(CommitError::Conflict {
+                    out: self.root.clone(),
+                    version: 1,
+                    path: mp,
+                })
+            }
+            Err(e) => {
+                return Err(CommitError::Io {
+                    path: mp,
+                    source: e,
+                })
+            }
+        }
+        fsx::sync_dir(&self.meta.join("log"))?;
+        fsx::swap_symlink(
+            &self.meta.join("current"),
+            &Path::new("runs").join(&run_id),
+            &format!("current.next-{run_id}"),
+            &mut || Ok(()),
+        )?;
+        fsx::sync_dir(&self.meta)?;
+        self.current = committed(&self.root)?;
+        self.replace_legacy_entries()?;
+        fsx::remove_tree(&self.root.join("_staging"))?;
+        Ok(())
+    }
+
+    /// Swaps each real entry folder of the older layout for its symlink (same files behind both).
+    fn replace_legacy_entries(&self) -> Result<(), CommitError> {
+        for e in self.legacy_entries() {
+            let p = self.root.join(e);
+            let tmp = self.root.join(format!(".{e}.pulso-link"));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(Path::new(META).join("current").join(e), &tmp)
+                .map_err(io(&tmp))?;
+            if p.is_dir() {
+                fsx::exchange(&tmp, &p).map_err(|_| CommitError::Legacy { path: p.clone() })?;
+                fsx::remove_tree(&tmp)?;
+            } else {
+                std::fs::rename(&tmp, &p).map_err(io(&p))?;
+            }
+        }
+        fsx::sync_dir(&self.root)
+    }
+
     /// Creates the entry symlinks (`OUT/signals -> _pulso/current/signals`, …) that are missing.
     fn ensure_entries(&self) -> Result<(), CommitError> {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.run_id.starts_with("imported-"))
+        {
+            // An import interrupted between its commit and the folder swaps.
+            self.replace_legacy_entries()?;
+        }
         let mut made = false;
         for e in ENTRIES {
             let p = self.root.join(e);
@@ -365,6 +455,7 @@ impl Output {
         fault::point("commit:success-written").map_err(io(&sp))?;
         // 3. Every folder of the tree durable before anything points at it.
         fsx::sync_tree(&dir)?;
+        fsx::sync_dir(&self.meta.join("runs"))?;
         fault::point("commit:synced").map_err(io(&dir))?;
 
         // 4. Claim the version: create-new of its manifest (optimistic concurrency).
@@ -568,10 +659,28 @@ mod tests {
     }
 
     #[test]
-    fn old_layout_is_named() {
+    fn an_older_layout_is_taken_over_as_version_1_with_the_same_files() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(d.path().join("signals/segment=internal")).unwrap();
-        let e = Output::open(d.path()).err().unwrap().to_string();
-        assert!(e.contains("older pulso"), "{e}");
+        let out = d.path().join("out");
+        let old = "signals/segment=internal/date=D0/part-00000.parquet";
+        write(&out.join(old), "old");
+        write(&out.join("runs/r0.json"), "{}");
+        write(&out.join("_SUCCESS"), "{}");
+        let o = Output::open(&out).unwrap();
+        assert_eq!(o.current().unwrap().version, 1);
+        drop(o);
+        assert!(out
+            .join("signals")
+            .symlink_metadata()
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(out.join(old)).unwrap(), "old");
+        assert!(out.join("runs/r0.json").is_file());
+        let c = commit(&out, "r1", &[("signals/segment=internal/date=D1", "new")]);
+        assert_eq!(c.version, 2);
+        assert_eq!(std::fs::read_to_string(out.join(old)).unwrap(), "old");
+        let new = "signals/segment=internal/date=D1/part-00000.parquet";
+        assert_eq!(std::fs::read_to_string(out.join(new)).unwrap(), "new");
     }
 }
