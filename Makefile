@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps clean
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,15 @@ report-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the HTML rendering test will be skipped"; }
 
-test: $(TORCH_STAMP) report-deps
+# DuckDB, pyarrow and Polars read the output in tests/commit.rs (as a data team would).
+READERS_STAMP := $(VENV)/.readers-1
+$(READERS_STAMP): $(TORCH_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb pyarrow polars && touch $@ || \
+	  echo "note: duckdb/pyarrow/polars not installed; the plain-reader test will be skipped"
+
+reader-deps: $(READERS_STAMP)
+
+test: $(TORCH_STAMP) report-deps reader-deps
 	cargo test --profile $(PROFILE) --locked
 
 bench: build

@@ -423,15 +423,19 @@ fn stages<M: Measurement>(c: &mut Criterion<M>, group: &str, fx: &Fixture) {
     // Parquet through the real sink: staging, zstd, both segment partitions, atomic commit.
     let out = fx.dir.join(format!("out-{group}"));
     let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 14).expect("date");
+    let mut iteration = 0u64;
     g.bench_function(BenchmarkId::from_parameter("parquet_sink"), |b| {
         b.iter(|| {
-            let mut sink = SinkConfig::new(&out, date, "bench-run", "bench-model")
+            // Each run commits a new version, so each needs its own run id.
+            iteration += 1;
+            let run_id = format!("bench-run-{iteration}");
+            let mut sink = SinkConfig::new(&out, date, run_id, "bench-model")
                 .build()
                 .expect("sink");
             sink.declare_standard_partitions();
             sink.write_signals(&fx.signals).expect("write");
             let p = sink
-                .commit(&serde_json::json!({"bench": true}))
+                .commit(&mut serde_json::json!({"bench": true}))
                 .expect("commit");
             black_box(p.partitions.len())
         })

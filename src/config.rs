@@ -125,6 +125,9 @@ pub struct SourceSection {
     /// When true, a glob that matches no file is not an error (e.g. a feed that is empty some nights).
     #[serde(default)]
     pub optional: bool,
+    /// Guard rail (issue 10): fail the run when more than this share of the source's records is
+    /// rejected (default 0.5; 1.0 switches the check off).
+    pub max_reject_ratio: Option<f64>,
     pub columns: Columns,
 }
 
@@ -193,7 +196,38 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     /// SHA-256 of the pipeline file bytes and the overrides that change results.
     pub config_hash: String,
+    /// Guard rails checked before the commit (see [`GuardPlan`]).
+    pub guard: GuardPlan,
 }
+
+// ---- Output commit and guard rails (issue 10) -------------------------------------------------
+
+/// Guard rails checked before a run's commit ([`crate::publish::guard`]).
+#[derive(Debug, Clone, Default)]
+pub struct GuardPlan {
+    /// source → max_reject_ratio; sources not listed use the default (0.5).
+    pub max_reject_ratio: BTreeMap<String, f64>,
+}
+
+impl GuardPlan {
+    fn build(file: &PipelineFile) -> Result<GuardPlan, String> {
+        let mut g = GuardPlan::default();
+        for s in &file.source {
+            if let Some(r) = s.max_reject_ratio {
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(format!(
+                        "source '{}': max_reject_ratio = {r} must be between 0 and 1 (0.5 = fail the run when more than half the records are rejected)",
+                        s.name
+                    ));
+                }
+                g.max_reject_ratio.insert(s.name.clone(), r);
+            }
+        }
+        Ok(g)
+    }
+}
+
+// ---- end of issue 10 block --------------------------------------------------------------------
 
 impl Plan {
     /// Reads and validates a pipeline file. Nothing is written.
@@ -388,6 +422,7 @@ impl Plan {
                 .unwrap_or(1),
         };
         let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let guard = GuardPlan::build(&file).map_err(invalid)?;
 
         let mut h = Sha256::new();
         h.update(&bytes);
@@ -411,6 +446,7 @@ impl Plan {
             spike_k,
             sources,
             config_hash,
+            guard,
         })
     }
 

@@ -4,7 +4,7 @@
 //! [`config`] (pipeline file → validated [`config::Plan`]), [`ingest`] (CSV, JSON Lines, Parquet readers),
 //! [`route`] (internal vs external rules), [`lang`] (language detection), [`score`] (batching and
 //! replicas over [`model`]), [`enrich`] (topics, risk, engagement, pseudonyms), [`sink`] (atomic
-//! partitioned Parquet), [`aggregate`] and [`report`] (what marketing and HR read), [`pipeline`]
+//! partitioned Parquet) and [`publish`] (the one commit point, guard rails, lineage), [`aggregate`] and [`report`] (what marketing and HR read), [`pipeline`]
 //! (the run that ties them together), [`eval`] (model quality).
 
 pub mod aggregate;
@@ -16,6 +16,7 @@ pub mod lang;
 pub mod model;
 pub mod pipeline;
 pub mod progress;
+pub mod publish;
 pub mod record;
 pub mod report;
 pub mod route;

@@ -45,6 +45,10 @@ enum Cmd {
         /// No progress bars.
         #[arg(long)]
         no_progress: bool,
+        /// Publish this run even if a source exceeds its max_reject_ratio or yields no signals
+        /// where the previous run had some.
+        #[arg(long)]
+        allow_rejects: bool,
     },
     /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
     Validate { pipeline: PathBuf },
@@ -113,6 +117,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             model,
             threads,
             no_progress,
+            allow_rejects,
         } => {
             let ov = Overrides {
                 date,
@@ -126,6 +131,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 &plan,
                 &pulso::pipeline::RunOptions {
                     progress: !no_progress,
+                    allow_rejects,
                 },
             )?;
             for w in &outcome.warnings {
@@ -136,7 +142,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let rejected = outcome.stats.total_rejects();
             writeln!(
                 stdout,
-                "run {}: {} signals, {} rejected{} -> {}",
+                "run {}: {} signals, {} rejected{} -> version {}, {}",
                 outcome.run_id,
                 outcome.stats.total_signals(),
                 rejected,
@@ -145,6 +151,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 } else {
                     String::new()
                 },
+                outcome.published.version,
                 outcome.published.manifest.display()
             )?;
             Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })

@@ -11,6 +11,8 @@ use crate::enrich::EnrichConfig;
 use crate::ingest::{self, IngestError, Item};
 use crate::lang;
 use crate::progress::Progress;
+use crate::publish::guard::{self, SourceTally};
+use crate::publish::lineage;
 use crate::record::{InputRecord, Reject, RejectReason, Signal};
 use crate::route::Router;
 use crate::score::ScorerConfig;
@@ -30,6 +32,8 @@ pub const CHUNK: usize = 4096;
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub progress: bool,
+    /// Publish even when a guard rail ([`crate::publish::guard`]) would stop the run.
+    pub allow_rejects: bool,
 }
 
 /// Per input file counts for the manifest.
@@ -152,8 +156,9 @@ pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
     out
 }
 
-/// What the reader thread sends: a chunk of (file index, item), or the first file that cannot be read.
-type ReadChunk = Result<Vec<(usize, Item)>, IngestError>;
+/// What the reader thread sends: a chunk of (file index, item), or the first file that cannot be
+/// read (with its index).
+type ReadChunk = Result<Vec<(usize, Item)>, (usize, IngestError)>;
 
 /// Spawns the reader: chunks of (file index, item), or the first file that cannot be read.
 fn spawn_reader(
@@ -169,10 +174,17 @@ fn spawn_reader(
     let h = std::thread::spawn(move || {
         let mut chunk = Vec::with_capacity(CHUNK);
         for (fi, (si, path)) in files.iter().enumerate() {
-            let rows = match ingest::open(&sources[*si], path) {
+            let rows = match ingest::open(&sources[*si], path).and_then(|r| {
+                crate::publish::fault::point("read:open")
+                    .map(|_| r)
+                    .map_err(|source| IngestError::Io {
+                        path: path.clone(),
+                        source,
+                    })
+            }) {
                 Ok(r) => r,
                 Err(e) => {
-                    let _ = tx.send(Err(e));
+                    let _ = tx.send(Err((fi, e)));
                     return;
                 }
             };
@@ -182,6 +194,7 @@ fn spawn_reader(
                         chunk.push((fi, item));
                         progress.read.inc(1);
                         if chunk.len() == CHUNK
+                            && crate::publish::fault::point("read:chunk").is_ok()
                             && tx
                                 .send(Ok(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
                                 .is_err()
@@ -190,7 +203,7 @@ fn spawn_reader(
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(e));
+                        let _ = tx.send(Err((fi, e)));
                         return;
                     }
                 }
@@ -255,6 +268,26 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|(si, f)| ingest::estimate_rows(plan.sources[*si].format, f))
         .sum();
     let progress = Progress::new(opts.progress, total);
+    let mut tallies: Vec<(String, SourceTally)> = plan
+        .sources
+        .iter()
+        .map(|s| {
+            let columns = match serde_json::to_value(&s.columns) {
+                Ok(serde_json::Value::Object(m)) => m
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|c| (k, c.to_string())))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            (
+                s.name.clone(),
+                SourceTally {
+                    columns,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
     let mut counts: Vec<FileCounts> = files
         .iter()
         .map(|(si, f)| FileCounts {
@@ -287,11 +320,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     for msg in rx.iter() {
         let chunk = match msg {
             Ok(c) => c,
-            Err(e) => {
-                failure = Some(
-                    anyhow::Error::new(e)
-                        .context("cannot read an input file (nothing was published)"),
-                );
+            Err((fi, e)) => {
+                failure = Some(anyhow::Error::new(e).context(format!(
+                    "source '{}': cannot read an input file (nothing was published)",
+                    counts[fi].source
+                )));
                 break;
             }
         };
@@ -299,6 +332,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         let mut accepted: Vec<(usize, InputRecord)> = Vec::with_capacity(chunk.len());
         for (fi, item) in chunk {
             counts[fi].records += 1;
+            tallies[files[fi].0].1.records += 1;
             *stats.records.entry(counts[fi].source.clone()).or_default() += 1;
             match item {
                 Item::Reject(r) => {
@@ -322,10 +356,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
                 r.raw = redact_emails(&r.raw, key.as_deref());
             }
+            tallies[si].1.reject(r.reason.code(), &r.location, &r.raw);
         }
         let texts: Vec<&str> = accepted.iter().map(|(_, r)| r.text.as_str()).collect();
         let t = Instant::now();
-        let scored = match scorer.score(&texts) {
+        let scored = match crate::publish::fault::point("score:chunk")
+            .map_err(anyhow::Error::from)
+            .and_then(|_| scorer.score(&texts))
+        {
             Ok(s) => s,
             Err(e) => {
                 failure = Some(e.context("scoring failed (nothing was published)"));
@@ -363,6 +401,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 enrichment,
             };
             counts[fi].signals += 1;
+            tallies[si].1.signals += 1;
             stats.observe_signal(&signal);
             aggregator.observe(&signal);
             signals.push(signal);
@@ -376,7 +415,18 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     }
     drop(rx);
     drop(wtx);
-    let _ = reader.join();
+    // A reader panic closes the channel like the end of input: it must fail the run, not publish
+    // a partial output.
+    if let Err(p) = reader.join() {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        failure.get_or_insert_with(|| {
+            anyhow::anyhow!("the input reader thread panicked: {msg} (nothing was published)")
+        });
+    }
     let mut sink = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
@@ -397,10 +447,18 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let aggregate_s = t_agg.elapsed().as_secs_f64();
     progress.finish();
     let warnings = enricher.warnings();
+    crate::publish::fault::point("aggregate:done").context("cannot write the aggregates")?;
+
+    // Guard rails: a source gone bad must not replace last night's good partitions.
+    let previous = sink.previous_manifest();
+    if !opts.allow_rejects {
+        guard::check(&tallies, &plan.guard.max_reject_ratio, previous.as_ref())?;
+    }
+    sink.finish_files().context("cannot write Parquet")?;
 
     let total_s = started.elapsed().as_secs_f64();
     let records: u64 = counts.iter().map(|c| c.records).sum();
-    let manifest = serde_json::json!({
+    let mut manifest = serde_json::json!({
         "run_id": run_id,
         "pipeline": plan.name,
         "pipeline_file": plan.pipeline_path,
@@ -431,9 +489,18 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         },
         "records_per_second": if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
         "warnings": warnings,
+        "sources": tallies.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "allow_rejects": opts.allow_rejects,
+        "lineage": lineage::lineage(
+            &plan.pipeline_path,
+            plan.roster.as_deref(),
+            plan.topics.as_deref(),
+            &plan.model,
+            &scorer.info().path,
+        ),
     });
     let published = sink
-        .commit(&manifest)
+        .commit(&mut manifest)
         .context("cannot publish the output")?;
     Ok(RunOutcome {
         run_id,

@@ -272,6 +272,9 @@ fn negative_mentions(batch: &RecordBatch, into: &mut Vec<Mention>) -> anyhow::Re
 impl ReportData {
     /// Reads what the report needs; `date` None = the latest partition present.
     pub fn load(out: &Path, date: Option<NaiveDate>) -> anyhow::Result<ReportData> {
+        // Read one committed version, even if a run commits while the report reads.
+        let shown = out.to_path_buf();
+        let out = &crate::publish::read_root(out);
         if !out.is_dir() {
             anyhow::bail!(
                 "{} is not a directory (expected a pulso output root)",
@@ -359,7 +362,7 @@ impl ReportData {
         mentions.truncate(TOP_NEGATIVE);
 
         Ok(ReportData {
-            out: out.to_path_buf(),
+            out: shown,
             date,
             brand_rows: brand_rows_d,
             trend,

@@ -1,14 +1,14 @@
-//! Partitioned Parquet output with atomic replacement of a date's partitions.
+//! Partitioned Parquet output of one run, published through one commit (see [`crate::publish`]).
 //!
-//! Everything a run writes goes to `OUT/_staging/RUN_ID/` first. On commit each partition
-//! directory (`signals/segment=internal/date=D`, `rejects/date=D`, `aggregates/<table>/date=D`) is
-//! swapped into place with one `renameat2(RENAME_EXCHANGE)` (two renames where the kernel or file
-//! system lacks it), so a reader sees the old partition or the new one, never a mix. A crash before
-//! commit leaves the published output untouched. `runs/RUN_ID.json` and then `_SUCCESS` are written last.
+//! Everything a run writes goes to its own folder `OUT/_pulso/runs/RUN_ID/` in the Hive layout
+//! (`signals/segment=internal/date=D/part-00000.parquet`, `rejects/date=D/…`,
+//! `aggregates/<table>/date=D/…`); every file is fsynced when closed. [`Sink::commit`] then
+//! publishes the whole run with one atomic step; dropping the sink publishes nothing.
 //!
 //! Writers are opened lazily per partition (xsv style), flushed by size, rolled to a new
 //! `part-NNNNN.parquet` every [`SinkConfig::file_rows`] rows, and closed explicitly.
 
+use crate::publish::{fault, CommitError, Committed, Output};
 use crate::record::{Reject, Segment, Signal};
 use crate::schema::{reject_schema, rejects_to_batch, signal_schema, signals_to_batch};
 use arrow::datatypes::SchemaRef;
@@ -34,8 +34,10 @@ pub enum SinkError {
         path: PathBuf,
         source: parquet::errors::ParquetError,
     },
-    #[error("{path} is locked by another pulso run writing to the same output; wait for it or choose another --out")]
-    Locked { path: PathBuf },
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("{path} already exists: every run needs a new run id")]
+    RunIdTaken { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {
@@ -86,47 +88,22 @@ impl SinkConfig {
         self
     }
 
-    /// Takes the output lock and creates the staging folder.
+    /// Takes the output lock, clears leftovers of crashed runs and creates the run's folder.
     pub fn build(self) -> Result<Sink, SinkError> {
-        std::fs::create_dir_all(&self.out).map_err(io(&self.out))?;
-        let lock_path = self.out.join(".pulso.lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock_exclusive(&lock, &lock_path)?;
-        let staging_root = self.out.join("_staging");
-        // Leftovers of crashed runs: safe to remove, we hold the lock.
-        if staging_root.exists() {
-            std::fs::remove_dir_all(&staging_root).map_err(io(&staging_root))?;
+        let output = Output::open(&self.out)?;
+        let staging = output.run_dir(&self.run_id);
+        if staging.exists() {
+            // Never write into a committed version's tree.
+            return Err(SinkError::RunIdTaken { path: staging });
         }
-        let staging = staging_root.join(&self.run_id);
         std::fs::create_dir_all(&staging).map_err(io(&staging))?;
         Ok(Sink {
             cfg: self,
             staging,
             parts: BTreeMap::new(),
-            _lock: lock,
-        })
-    }
-}
-
-fn lock_exclusive(f: &File, path: &Path) -> Result<(), SinkError> {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a valid, owned file descriptor.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Err(SinkError::Locked { path: path.into() })
-    } else {
-        Err(SinkError::Io {
-            path: path.into(),
-            source: e,
+            finished: BTreeMap::new(),
+            output,
+            committed: false,
         })
     }
 }
@@ -155,6 +132,7 @@ impl PartWriter {
             let n = room.min(batch.num_rows() - offset);
             let slice = batch.slice(offset, n);
             let (w, path) = self.writer.as_mut().expect("opened by roll");
+            fault::point("write:batch").map_err(io(path))?;
             w.write(&slice).map_err(|source| SinkError::Parquet {
                 path: path.clone(),
                 source,
@@ -191,8 +169,12 @@ impl PartWriter {
 
     fn close_current(&mut self) -> Result<(), SinkError> {
         if let Some((w, path)) = self.writer.take() {
-            w.close()
-                .map_err(|source| SinkError::Parquet { path, source })?;
+            let f = w.into_inner().map_err(|source| SinkError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
+            f.sync_all().map_err(io(&path))?;
+            fault::point("write:file-closed").map_err(io(&path))?;
         }
         Ok(())
     }
@@ -213,7 +195,10 @@ pub struct Sink {
     staging: PathBuf,
     /// Partition dir relative to OUT → writer.
     parts: BTreeMap<String, PartWriter>,
-    _lock: File,
+    /// Closed partitions → rows.
+    finished: BTreeMap<String, u64>,
+    output: Output,
+    committed: bool,
 }
 
 /// What a commit published.
@@ -221,7 +206,9 @@ pub struct Sink {
 pub struct Published {
     /// Partition dir (relative to OUT) → rows.
     pub partitions: BTreeMap<String, u64>,
+    /// The version's manifest (`OUT/_pulso/log/N.json`).
     pub manifest: PathBuf,
+    pub version: u64,
 }
 
 impl Sink {
@@ -297,102 +284,60 @@ impl Sink {
         self.part(rel, batch.schema()).write(batch)
     }
 
-    /// Closes every writer, swaps each partition into place, writes the manifest and `_SUCCESS`.
-    pub fn commit(mut self, manifest: &serde_json::Value) -> Result<Published, SinkError> {
-        let mut published = Published::default();
-        let parts = std::mem::take(&mut self.parts);
-        let mut closed = Vec::new();
-        for (rel, w) in parts {
+    /// The manifest of the version that was current when this run took the lock.
+    pub fn previous_manifest(&self) -> Option<serde_json::Value> {
+        self.output.current_manifest()
+    }
+
+    /// Closes (and fsyncs) every writer. Call before [`Sink::commit`] to learn early whether the
+    /// data is complete; `commit` does it anyway.
+    pub fn finish_files(&mut self) -> Result<(), SinkError> {
+        for (rel, w) in std::mem::take(&mut self.parts) {
             let rows = w.finish()?;
-            closed.push((rel, rows));
+            *self.finished.entry(rel).or_default() += rows;
         }
-        for (rel, rows) in closed {
-            let staged = self.staging.join(&rel);
-            let target = self.cfg.out.join(&rel);
-            swap_into_place(&staged, &target)?;
-            published.partitions.insert(rel, rows);
-        }
-        let runs = self.cfg.out.join("runs");
-        std::fs::create_dir_all(&runs).map_err(io(&runs))?;
-        let manifest_path = runs.join(format!("{}.json", self.cfg.run_id));
-        let body = serde_json::to_vec_pretty(manifest).expect("manifest is JSON");
-        write_atomic(&manifest_path, &body)?;
-        let success = serde_json::json!({
-            "run_id": self.cfg.run_id,
-            "date": self.cfg.date.format("%Y-%m-%d").to_string(),
-            "finished_at": chrono::Utc::now().to_rfc3339(),
-        });
-        write_atomic(
-            &self.cfg.out.join("_SUCCESS"),
-            serde_json::to_string_pretty(&success)
-                .expect("json")
-                .as_bytes(),
-        )?;
-        let _ = std::fs::remove_dir_all(self.cfg.out.join("_staging"));
-        published.manifest = manifest_path;
-        Ok(published)
-    }
-
-    /// Discards everything staged; the published output is untouched.
-    pub fn abort(self) {
-        let _ = std::fs::remove_dir_all(&self.staging);
-    }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SinkError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-/// Moves `staged` to `target`, atomically replacing an existing `target` directory.
-fn swap_into_place(staged: &Path, target: &Path) -> Result<(), SinkError> {
-    if let Some(parent) = target.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    if !target.exists() {
-        return std::fs::rename(staged, target).map_err(io(target));
-    }
-    if exchange(staged, target).is_ok() {
-        // `staged` now holds the old partition.
-        return std::fs::remove_dir_all(staged).map_err(io(staged));
-    }
-    // Fallback: a short window where the partition is absent, never mixed.
-    let old = staged.with_extension("old");
-    std::fs::rename(target, &old).map_err(io(target))?;
-    std::fs::rename(staged, target).map_err(io(target))?;
-    std::fs::remove_dir_all(&old).map_err(io(&old))
-}
-
-#[cfg(target_os = "linux")]
-fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let ca = CString::new(a.as_os_str().as_bytes())?;
-    let cb = CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: valid NUL-terminated paths; renameat2 does not retain them.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if rc == 0 {
         Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+    }
+
+    /// Publishes the run: closes every writer, then commits the run's folder as the next
+    /// version (see [`crate::publish`]). `manifest` gets the commit's details.
+    pub fn commit(mut self, manifest: &mut serde_json::Value) -> Result<Published, SinkError> {
+        self.finish_files()?;
+        let rows = std::mem::take(&mut self.finished);
+        let replaced = rows.keys().cloned().collect();
+        let date = self.cfg.date.format("%Y-%m-%d").to_string();
+        let c: Committed = match self
+            .output
+            .commit(&self.cfg.run_id, &date, &replaced, manifest)
+        {
+            Ok(c) => c,
+            Err(e @ CommitError::Durability { .. }) => {
+                self.committed = true;
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.committed = true;
+        Ok(Published {
+            partitions: rows,
+            manifest: c.manifest,
+            version: c.version,
+        })
+    }
+
+    /// Discards everything written; the published output is untouched.
+    pub fn abort(self) {
+        drop(self)
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn exchange(_a: &Path, _b: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+impl Drop for Sink {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.parts.clear();
+            self.output.discard(&self.cfg.run_id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -463,7 +408,7 @@ mod tests {
             .map(|i| signal(&i.to_string(), Segment::External))
             .collect();
         s.write_signals(&sigs).unwrap();
-        let p = s.commit(&serde_json::json!({"run": 1})).unwrap();
+        let p = s.commit(&mut serde_json::json!({"run": 1})).unwrap();
         let ext = out.join("signals/segment=external/date=2026-11-14");
         assert_eq!(
             std::fs::read_dir(&ext).unwrap().count(),
@@ -482,13 +427,16 @@ mod tests {
         let mut s = SinkConfig::new(&out, date(), "run2", "m").build().unwrap();
         s.declare_standard_partitions();
         s.write_signals(&[signal("x", Segment::Internal)]).unwrap();
-        s.commit(&serde_json::json!({})).unwrap();
+        s.commit(&mut serde_json::json!({})).unwrap();
         assert_eq!(rows_in(&ext), 0);
         assert_eq!(
             rows_in(&out.join("signals/segment=internal/date=2026-11-14")),
             1
         );
-        assert!(!out.join("_staging").exists());
+        assert_eq!(
+            std::fs::read_dir(out.join("_pulso/runs")).unwrap().count(),
+            2
+        );
     }
 
     #[test]
@@ -497,14 +445,15 @@ mod tests {
         let out = d.path().join("out");
         let mut s = SinkConfig::new(&out, date(), "run1", "m").build().unwrap();
         s.write_signals(&[signal("a", Segment::External)]).unwrap();
-        s.commit(&serde_json::json!({})).unwrap();
+        s.commit(&mut serde_json::json!({})).unwrap();
         let mut s = SinkConfig::new(&out, date(), "run2", "m").build().unwrap();
         s.write_signals(&[
             signal("b", Segment::External),
             signal("c", Segment::External),
         ])
         .unwrap();
-        drop(s); // crash before commit
+        drop(s); // failure before commit
+        assert!(!out.join("_pulso/runs/run2").exists());
         assert_eq!(
             rows_in(&out.join("signals/segment=external/date=2026-11-14")),
             1

@@ -137,6 +137,8 @@ path = "data/survey_*.csv"
 format = "csv"
 segment = "internal"
 client_type = "employee"
+# The fixture holds one row of every reject kind: 5 of its 8 rows are rejected on purpose.
+max_reject_ratio = 0.7
 [source.columns]
 id = "response_id"
 text = "comment"
