@@ -33,6 +33,8 @@ pub struct PipelineSection {
     pub name: String,
     /// Output root; relative paths resolve against the pipeline file's folder.
     pub output: Option<String>,
+    /// Aspect-level sentiment (see "Internal services and aspects" below); default true.
+    pub aspects: Option<bool>,
 }
 
 /// `[model]`
@@ -70,6 +72,11 @@ pub struct OrganizationSection {
     pub spike_k: Option<f64>,
     /// Topic taxonomy file (default: the built-in pipelines/topics.toml).
     pub topics: Option<String>,
+    /// Department taxonomy for `provider` detection (default: the built-in pipelines/departments.toml).
+    pub departments: Option<String>,
+    /// `[organization.providers]`: provider column value → provider name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, String>,
 }
 
 /// Input formats.
@@ -108,6 +115,8 @@ pub struct Columns {
     pub reach: Option<String>,
     pub rating: Option<String>,
     pub score: Option<String>,
+    /// The internal department or service the record is about (helpdesk queue, assigned group).
+    pub provider: Option<String>,
 }
 
 /// `[[source]]`
@@ -191,6 +200,8 @@ pub struct Plan {
     pub min_group_size: usize,
     pub spike_k: f64,
     pub sources: Vec<SourcePlan>,
+    /// Internal services and aspects (see [`ServicePlan`]).
+    pub services: ServicePlan,
     /// SHA-256 of the pipeline file bytes and the overrides that change results.
     pub config_hash: String,
 }
@@ -389,6 +400,8 @@ impl Plan {
         };
         let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
 
+        let services = ServicePlan::build(&file, &base).map_err(invalid)?;
+
         let mut h = Sha256::new();
         h.update(&bytes);
         h.update(model.as_bytes());
@@ -410,6 +423,7 @@ impl Plan {
             min_group_size,
             spike_k,
             sources,
+            services,
             config_hash,
         })
     }
@@ -420,6 +434,52 @@ impl Plan {
             .iter()
             .map(|s| (s.name.clone(), s.files.clone()))
             .collect()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Internal services and aspects (issue #14): `[pipeline] aspects`, `[organization] departments`,
+// `[organization.providers]` and `[source.columns] provider`.
+// ------------------------------------------------------------------------------------------------
+
+/// What the provider and aspect stages need, checked.
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    /// Score every sentence and fill the `aspects` column (`[pipeline] aspects`, default true).
+    pub aspects: bool,
+    /// Department taxonomy file; None = the built-in pipelines/departments.toml.
+    pub departments: Option<PathBuf>,
+    /// Provider column value → provider name (`[organization.providers]`).
+    pub providers: BTreeMap<String, String>,
+}
+
+impl ServicePlan {
+    fn build(file: &PipelineFile, base: &Path) -> Result<ServicePlan, String> {
+        let org = &file.organization;
+        let departments = org.departments.as_ref().map(|t| base.join(t));
+        if let Some(t) = &departments {
+            if !t.is_file() {
+                return Err(format!(
+                    "[organization] departments {} does not exist; point it at a copy of pipelines/departments.toml or remove it",
+                    t.display()
+                ));
+            }
+        }
+        for (value, provider) in &org.providers {
+            if value.trim().is_empty() || provider.trim().is_empty() {
+                return Err(format!(
+                    "[organization.providers] {value:?} = {provider:?}: both the column value and the provider name must be non-empty"
+                ));
+            }
+        }
+        if !org.providers.is_empty() && file.source.iter().all(|s| s.columns.provider.is_none()) {
+            return Err("[organization.providers] is set but no source maps a provider column; add provider = \"<column>\" to a [source.columns] table".into());
+        }
+        Ok(ServicePlan {
+            aspects: file.pipeline.aspects.unwrap_or(true),
+            departments,
+            providers: org.providers.clone(),
+        })
     }
 }
 
