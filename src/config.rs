@@ -556,6 +556,37 @@ text = "text"
     }
 
     #[test]
+    fn services_block_aspects_switch_provider_map_and_departments() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        std::fs::create_dir(d.path().join("m")).unwrap();
+        write(&d.path().join("data"), "a.csv", "id,text\n");
+        let p = write(d.path(), "p.toml", OK);
+        let plan = Plan::build(&p, &Overrides::default()).unwrap();
+        assert!(plan.services.aspects, "aspects are on by default");
+        assert!(plan.services.providers.is_empty() && plan.services.departments.is_none());
+
+        let off = OK.replace("name = \"t\"", "name = \"t\"\naspects = false");
+        let p = write(d.path(), "off.toml", &off);
+        assert!(!Plan::build(&p, &Overrides::default()).unwrap().services.aspects);
+
+        // A value map without any provider column is a mistake worth naming.
+        let map = format!("{OK}\n[organization.providers]\n\"TI-N1\" = \"IT\"\n");
+        let p = write(d.path(), "map.toml", &map);
+        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("no source maps a provider column"), "{e}");
+        let ok = map.replace("text = \"text\"", "text = \"text\"\nprovider = \"queue\"");
+        let p = write(d.path(), "map_ok.toml", &ok);
+        let plan = Plan::build(&p, &Overrides::default()).unwrap();
+        assert_eq!(plan.services.providers["TI-N1"], "IT");
+
+        let missing = OK.replace("[[source]]", "[organization]\ndepartments = \"nope.toml\"\n[[source]]");
+        let p = write(d.path(), "dep.toml", &missing);
+        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("departments") && e.contains("nope.toml"), "{e}");
+    }
+
+    #[test]
     fn hub_ids_are_kept() {
         let d = tempfile::tempdir().unwrap();
         assert_eq!(

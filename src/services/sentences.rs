@@ -29,7 +29,13 @@ const ABBREVIATIONS: &[&str] = &[
     // en
     "mr", "mrs", "ms", "jr", "vs", "e.g", "i.e", "approx", "inc", "ltd", "corp", "fig", "jan",
     "feb", "apr", "jun", "jul", "aug", "sept", "oct", "nov", "dec",
+    // Left out on purpose: words that are also pt / es words ("no", "mar", "co", "st" ...).
 ];
+
+/// Emoji and other pictographs (not letters, digits, punctuation that opens a sentence).
+fn is_emoji_like(c: char) -> bool {
+    !c.is_ascii() && !c.is_alphanumeric() && !c.is_whitespace() && !"¿¡«“‘„–—…".contains(c)
+}
 
 fn has_word(s: &str) -> bool {
     s.chars().any(char::is_alphanumeric)
@@ -85,6 +91,20 @@ pub fn split(text: &str) -> Vec<Range<usize>> {
         i += 1;
     }
     raw = joined;
+    // Emoji that UAX #29 puts at the start of the next sentence ("Adorei! 👍 Voltarei.") close
+    // the sentence before them.
+    for i in 1..raw.len() {
+        let seg = &text[raw[i].clone()];
+        let lead: usize = seg
+            .char_indices()
+            .find(|(_, c)| !(is_emoji_like(*c) || (c.is_whitespace())))
+            .map(|(b, _)| b)
+            .unwrap_or(seg.len());
+        if lead > 0 && seg[..lead].chars().any(is_emoji_like) && lead < seg.len() {
+            raw[i - 1].end += lead;
+            raw[i].start += lead;
+        }
+    }
     // Join word-less segments (emoji, punctuation) to their neighbour.
     let mut out: Vec<Range<usize>> = Vec::with_capacity(raw.len());
     let mut pending_start: Option<usize> = None;
@@ -166,6 +186,7 @@ mod tests {
     #[test]
     fn emoji_and_punctuation_only_segments_join_a_neighbour() {
         assert_eq!(parts("Adorei! 👍 Voltarei."), ["Adorei! 👍", "Voltarei."]);
+        assert_eq!(parts("Bom. ¿Y ahora? 😡😡"), ["Bom.", "¿Y ahora? 😡😡"]);
         assert_eq!(parts("!!! Péssimo."), ["!!! Péssimo."]);
         assert_eq!(parts("👍👍"), ["👍👍"]);
         assert!(split("   ").is_empty());
