@@ -259,6 +259,8 @@ struct GroupAcc {
     /// Latest 0–10 score per author: (event time, arrival order, score).
     latest_score: HashMap<AuthorHash, (i64, u64, f64)>,
     anonymous_scores: Vec<f64>,
+    /// Authors of the signals without a provider (secondary suppression of internal_service_weekly).
+    no_provider_authors: HashSet<AuthorHash>,
 }
 
 type BrandKey = (NaiveDate, String, String, String);
@@ -361,6 +363,9 @@ impl Aggregator {
                 self.services.observe(signal, author);
                 if let Some(a) = author {
                     g.authors.insert(a);
+                    if signal.enrichment.provider.is_none() {
+                        g.no_provider_authors.insert(a);
+                    }
                 }
                 if signal.enrichment.attrition_risk == Some(true) {
                     g.attrition += 1;
@@ -409,9 +414,14 @@ impl Aggregator {
         let engagement_rule = publishable_weeks(&out.join(ENGAGEMENT_WEEKLY), date)?;
         let weekly = self.engagement_weekly(date, &engagement_rule);
         let service_rule = publishable_weeks(&out.join(INTERNAL_SERVICE_WEEKLY), date)?;
-        let services = self
-            .services
-            .finish(out, date, self.cfg.min_group_size, &service_rule)?;
+        let outside = self.published_groups_outside_services(date, &engagement_rule);
+        let services = self.services.finish(
+            out,
+            date,
+            self.cfg.min_group_size,
+            &service_rule,
+            &outside,
+        )?;
         Ok(vec![
             (BRAND_DAILY.to_string(), brand_daily),
             (ENGAGEMENT_WEEKLY.to_string(), weekly),
@@ -565,6 +575,31 @@ impl Aggregator {
         Ok(RecordBatch::try_new(brand_daily_schema(), cols)?)
     }
 
+    /// Per engagement_weekly group this run publishes: the authors of its signals without a
+    /// provider (what `group − published provider cells` pools besides suppressed cells).
+    fn published_groups_outside_services(
+        &self,
+        date: NaiveDate,
+        publishable: &dyn Fn(NaiveDate) -> bool,
+    ) -> HashMap<GroupKey, HashSet<AuthorHash>> {
+        let k = self.cfg.min_group_size.max(1);
+        let run_week = week_monday(date);
+        let mut groups: BTreeMap<GroupKey, Vec<&GroupAcc>> = BTreeMap::new();
+        for ((w, d, c), g) in &self.groups {
+            let w = w.unwrap_or(run_week);
+            if publishable(w) {
+                groups.entry((w, d.clone(), c.clone())).or_default().push(g);
+            }
+        }
+        groups
+            .into_iter()
+            .filter_map(|(key, parts)| {
+                let g = merge_groups(&parts);
+                (g.authors.len() >= k).then_some((key, g.no_provider_authors))
+            })
+            .collect()
+    }
+
     fn engagement_weekly(&self, date: NaiveDate, publishable: &dyn Fn(NaiveDate) -> bool) -> RecordBatch {
         let k = self.cfg.min_group_size.max(1);
         // Resolve null event weeks to the run date's week, merging groups.
@@ -693,6 +728,8 @@ fn merge_groups(parts: &[&GroupAcc]) -> GroupAcc {
             }
         }
         g.anonymous_scores.extend(&p.anonymous_scores);
+        g.no_provider_authors
+            .extend(p.no_provider_authors.iter().copied());
     }
     g
 }

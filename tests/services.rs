@@ -431,6 +431,44 @@ fn a_suppressed_cell_cannot_be_recovered_by_subtraction() {
 }
 
 #[test]
+fn engagement_weekly_minus_provider_cells_cannot_reveal_a_suppressed_cell() {
+    use Sentiment::*;
+    let out = tempfile::tempdir().unwrap();
+    let d = "2026-11-04";
+    let mut signals = Vec::new();
+    // Sales (8 people, published in engagement_weekly): 6 rate IT, 2 rate HR.
+    for i in 0..6 {
+        signals.push(resp(&format!("s{i}@c"), "Sales", "IT", Positive, d).done());
+    }
+    for i in 6..8 {
+        signals.push(resp(&format!("s{i}@c"), "Sales", "HR", Negative, d).done());
+    }
+    // Ops (6 people) rate HR, so the HR total is published.
+    for i in 0..6 {
+        signals.push(resp(&format!("o{i}@c"), "Ops", "HR", Positive, d).done());
+    }
+    let t = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &signals);
+    let w = table(&t, INTERNAL_SERVICE_WEEKLY);
+    let e = table(&t, ENGAGEMENT_WEEKLY);
+    let sales_hr = find(w, "2026-W45", "HR", "Sales");
+    let ops_hr = find(w, "2026-W45", "HR", "Ops");
+    let sales_it = find(w, "2026-W45", "IT", "Sales");
+    assert_eq!(s_at(w, "suppression", sales_hr).as_deref(), Some("min_group_size"));
+    assert_eq!(s_at(w, "suppression", ops_hr).as_deref(), Some("complementary"));
+    // Without this, engagement_weekly's Sales row (8 responses) − Sales·IT (6) = Sales·HR (2).
+    assert_eq!(s_at(w, "suppression", sales_it).as_deref(), Some("complementary"));
+    let eng_sales = (0..e.num_rows())
+        .find(|&i| s_at(e, "department", i).as_deref() == Some("Sales"))
+        .unwrap();
+    assert_eq!(i_at(e, "responses", eng_sales), Some(8));
+    let published_sales: i64 = (0..w.num_rows())
+        .filter(|&i| s_at(w, "department", i).as_deref() == Some("Sales") && !sup_at(w, i))
+        .map(|i| i_at(w, "responses", i).unwrap())
+        .sum();
+    assert_eq!(8 - published_sales, 8, "the subtraction yields all 8 Sales people pooled");
+}
+
+#[test]
 fn a_total_under_the_threshold_is_suppressed_with_its_cells() {
     let out = tempfile::tempdir().unwrap();
     let signals: Vec<_> = (0..4)

@@ -7,7 +7,7 @@
 //! contain none.
 
 use super::data::{net_for, ReportData};
-use super::services::{self, Cell};
+use super::services::{self, Cell, Point};
 use super::terminal::{fmt_net, fmt_pct};
 use super::TREND_DAYS;
 use anyhow::Context;
@@ -546,16 +546,16 @@ fn services_view(d: &ReportData) -> ServicesView {
                 points: vals
                     .iter()
                     .zip(&tr.weeks)
-                    .map(|(v, w)| v.map(|v| (v, format!("{p} {}: {v:+.2}", w.1))))
+                    .map(|(v, w)| match v {
+                        Point::Net(Some(v)) => Some((*v, format!("{p} {}: {v:+.2}", w.1))),
+                        _ => None,
+                    })
                     .collect(),
                 suppressed: vals
                     .iter()
                     .zip(&tr.weeks)
                     .map(|(v, w)| {
-                        let has_row = d.services.iter().any(|r| {
-                            r.is_total() && &r.provider == p && r.week_start == w.0 && r.suppressed
-                        });
-                        (v.is_none() && has_row)
+                        (*v == Point::Suppressed)
                             .then(|| format!("{p} {}: suppressed (fewer than {k} people)", w.1))
                     })
                     .collect(),

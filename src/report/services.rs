@@ -140,11 +140,20 @@ pub struct HeatMap {
     pub rows: Vec<(String, Vec<Cell>)>,
 }
 
-/// Trend per provider: weeks, and per provider the total's net sentiment per week (None =
-/// suppressed or absent).
+/// One week of a provider's trend.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Point {
+    /// Published total (net sentiment is None when no response was positive or negative).
+    Net(Option<f64>),
+    Suppressed,
+    /// No row that week.
+    Absent,
+}
+
+/// Trend per provider: weeks, and per provider its total per week.
 pub struct Trend {
     pub weeks: Vec<(NaiveDate, String)>,
-    pub series: Vec<(String, Vec<Option<f64>>)>,
+    pub series: Vec<(String, Vec<Point>)>,
 }
 
 /// A topic behind a provider's negatives: (topic, mentions, negative share, negative mentions).
@@ -206,9 +215,14 @@ pub fn trend(rows: &[ServiceRow]) -> Trend {
             let vals = weeks
                 .iter()
                 .map(|(w, _)| {
-                    rows.iter()
+                    match rows
+                        .iter()
                         .find(|r| r.is_total() && r.provider == p && r.week_start == *w)
-                        .and_then(|r| r.net_sentiment)
+                    {
+                        None => Point::Absent,
+                        Some(r) if r.suppressed => Point::Suppressed,
+                        Some(r) => Point::Net(r.net_sentiment),
+                    }
                 })
                 .collect();
             (p.to_string(), vals)

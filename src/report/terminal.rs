@@ -1,7 +1,7 @@
 //! The terminal report: plain text tables, input text stripped of control characters.
 
 use super::data::{net_for, ReportData};
-use super::services::{self, Cell};
+use super::services::{self, Cell, Point};
 use super::{TERMINAL_DAYS, TREND_DAYS};
 use chrono::{Duration, NaiveDate};
 use std::fmt::Write as _;
@@ -261,8 +261,9 @@ fn services_section(d: &ReportData) -> String {
         .map(|(p, vals)| {
             let mut r = vec![clip(p, 20)];
             r.extend(vals.iter().map(|v| match v {
-                Some(_) => fmt_net(*v),
-                None => "suppressed".to_string(),
+                Point::Net(v) => fmt_net(*v),
+                Point::Suppressed => "suppressed".to_string(),
+                Point::Absent => "·".to_string(),
             }));
             r
         })

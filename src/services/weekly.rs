@@ -18,7 +18,9 @@
 //! * a cell with fewer than `k` distinct authors is suppressed (`suppression = "min_group_size"`);
 //! * **secondary suppression**: if a provider total is published, the cells hidden under it must
 //!   pool at least `k` distinct authors, or `total − published cells` would reveal a small cell;
-//!   the smallest published cells are suppressed too (`suppression = "complementary"`) until they do;
+//!   the smallest published cells are suppressed too (`suppression = "complementary"`) until they do.
+//!   The same holds across tables: an `engagement_weekly` group (week × department × client_type)
+//!   minus its published provider cells must be empty or pool at least `k` authors;
 //! * within a published row, CSAT, NPS and each topic need `k` contributors; on a total, CSAT and
 //!   NPS are published only when the contributors hidden in cells are 0 or at least `k`; totals
 //!   carry no topics.
@@ -82,7 +84,7 @@ pub fn schema() -> SchemaRef {
     .clone()
 }
 
-type AuthorHash = u64;
+pub type AuthorHash = u64;
 
 #[derive(Clone, Debug, Default)]
 struct TopicAcc {
@@ -251,13 +253,16 @@ impl ServiceAggregator {
     }
 
     /// The table for a run dated `date`, given the weeks it may publish (see
-    /// [`crate::aggregate::publishable_weeks`]) and the output root (for last week's rows).
+    /// [`crate::aggregate::publishable_weeks`]), the output root (for last week's rows) and, per
+    /// (week, department, client_type) that `engagement_weekly` publishes, the authors of its
+    /// signals without a provider (see [`suppression`]).
     pub fn finish(
         &self,
         out: &Path,
         date: NaiveDate,
         k: usize,
         publishable: &dyn Fn(NaiveDate) -> bool,
+        outside: &HashMap<(NaiveDate, String, String), HashSet<AuthorHash>>,
     ) -> anyhow::Result<RecordBatch> {
         let k = k.max(1);
         let run_week = week_monday(date);
@@ -276,9 +281,10 @@ impl ServiceAggregator {
                 .or_default()
                 .merge(acc);
         }
+        let sup = suppression(&groups, k, outside);
         let mut rows: Vec<Row> = Vec::new();
         for ((monday, provider), cells) in &groups {
-            rows.extend(group_rows(*monday, provider, cells, k));
+            rows.extend(group_rows(*monday, provider, cells, k, &sup));
         }
         add_changes(&mut rows, out, date)?;
         Ok(to_batch(&rows, k))
@@ -330,51 +336,108 @@ fn fill(row: &mut Row, acc: &CellAcc, k: usize, csat_ok: bool, nps_ok: bool, top
 
 /// Rows of one (week, provider): its cells, then the provider total, with primary and secondary
 /// suppression applied.
+/// Cell key across providers: (monday, provider, department, client_type).
+type CellKey = (NaiveDate, String, String, String);
+
+/// Which cells are suppressed and why. Primary: fewer than `k` authors. Secondary, repeated until
+/// nothing changes: (a) under a published provider total the hidden cells must pool at least `k`
+/// authors; (b) under a published `engagement_weekly` group (`outside`: its authors of signals
+/// without a provider), the group minus its published provider cells must be empty or pool at
+/// least `k` authors. Each time, the smallest published cell of the group is suppressed.
+fn suppression(
+    groups: &BTreeMap<(NaiveDate, String), BTreeMap<(String, String), CellAcc>>,
+    k: usize,
+    outside: &HashMap<(NaiveDate, String, String), HashSet<AuthorHash>>,
+) -> HashMap<CellKey, &'static str> {
+    let mut sup: HashMap<CellKey, &'static str> = HashMap::new();
+    let mut all: Vec<(CellKey, &CellAcc)> = Vec::new();
+    for ((m, p), cells) in groups {
+        for ((d, c), acc) in cells {
+            let key = (*m, p.clone(), d.clone(), c.clone());
+            if acc.authors.len() < k {
+                sup.insert(key.clone(), "min_group_size");
+            }
+            all.push((key, acc));
+        }
+    }
+    // The smallest published cell among `members`.
+    let smallest = |sup: &HashMap<CellKey, &'static str>, members: &[&(CellKey, &CellAcc)]| {
+        members
+            .iter()
+            .filter(|(key, _)| !sup.contains_key(key))
+            .min_by(|a, b| {
+                (a.1.authors.len(), a.1.responses, &a.0).cmp(&(b.1.authors.len(), b.1.responses, &b.0))
+            })
+            .map(|x| x.0.clone())
+    };
+    loop {
+        let mut changed = false;
+        // (a) provider totals
+        for ((m, p), cells) in groups {
+            let members: Vec<&(CellKey, &CellAcc)> =
+                all.iter().filter(|(key, _)| key.0 == *m && key.1 == *p).collect();
+            let total: HashSet<AuthorHash> =
+                cells.values().flat_map(|c| c.authors.iter().copied()).collect();
+            if total.len() < k {
+                continue; // the total is suppressed too
+            }
+            let hidden: HashSet<AuthorHash> = members
+                .iter()
+                .filter(|(key, _)| sup.contains_key(key))
+                .flat_map(|(_, c)| c.authors.iter().copied())
+                .collect();
+            if !hidden.is_empty() && hidden.len() < k {
+                if let Some(key) = smallest(&sup, &members) {
+                    sup.insert(key, "complementary");
+                    changed = true;
+                }
+            }
+        }
+        // (b) engagement_weekly groups (department × client_type, all providers)
+        for ((m, d, c), no_provider) in outside {
+            let members: Vec<&(CellKey, &CellAcc)> = all
+                .iter()
+                .filter(|(key, _)| key.0 == *m && key.2 == *d && key.3 == *c)
+                .collect();
+            let mut hidden: HashSet<AuthorHash> = no_provider.clone();
+            for (key, acc) in &members {
+                if sup.contains_key(key) {
+                    hidden.extend(acc.authors.iter().copied());
+                }
+            }
+            if !hidden.is_empty() && hidden.len() < k {
+                if let Some(key) = smallest(&sup, &members) {
+                    sup.insert(key, "complementary");
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            return sup;
+        }
+    }
+}
+
+/// Rows of one (week, provider): its cells, then the provider total.
 fn group_rows(
     monday: NaiveDate,
     provider: &str,
     cells: &BTreeMap<(String, String), CellAcc>,
     k: usize,
+    sup: &HashMap<CellKey, &'static str>,
 ) -> Vec<Row> {
     let mut total = CellAcc::default();
     for c in cells.values() {
         total.merge(c);
     }
     let total_published = total.authors.len() >= k;
-    // Primary suppression.
-    let mut suppressed: BTreeMap<&(String, String), &'static str> = cells
-        .iter()
-        .filter(|(_, c)| c.authors.len() < k)
-        .map(|(key, _)| (key, "min_group_size"))
+    let suppressed: BTreeMap<&(String, String), &'static str> = cells
+        .keys()
+        .filter_map(|key| {
+            sup.get(&(monday, provider.to_string(), key.0.clone(), key.1.clone()))
+                .map(|why| (key, *why))
+        })
         .collect();
-    // Secondary: the hidden cells must pool ≥ k distinct authors (or be none) while the total is out.
-    if total_published {
-        loop {
-            let hidden: HashSet<AuthorHash> = suppressed
-                .keys()
-                .flat_map(|key| cells[*key].authors.iter().copied())
-                .collect();
-            if suppressed.is_empty() || hidden.len() >= k {
-                break;
-            }
-            let next = cells
-                .iter()
-                .filter(|(key, _)| !suppressed.contains_key(key))
-                .min_by(|a, b| {
-                    a.1.authors
-                        .len()
-                        .cmp(&b.1.authors.len())
-                        .then(a.1.responses.cmp(&b.1.responses))
-                        .then(a.0.cmp(b.0))
-                });
-            match next {
-                Some((key, _)) => {
-                    suppressed.insert(key, "complementary");
-                }
-                None => break,
-            }
-        }
-    }
     let mut rows = Vec::new();
     // Contributors hidden from the total's CSAT and NPS.
     let (mut hidden_raters, mut hidden_scorers) = (0usize, 0usize);
