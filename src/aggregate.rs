@@ -415,13 +415,9 @@ impl Aggregator {
         let weekly = self.engagement_weekly(date, &engagement_rule);
         let service_rule = publishable_weeks(&out.join(INTERNAL_SERVICE_WEEKLY), date)?;
         let outside = self.published_groups_outside_services(date, &engagement_rule);
-        let services = self.services.finish(
-            out,
-            date,
-            self.cfg.min_group_size,
-            &service_rule,
-            &outside,
-        )?;
+        let services =
+            self.services
+                .finish(out, date, self.cfg.min_group_size, &service_rule, &outside)?;
         Ok(vec![
             (BRAND_DAILY.to_string(), brand_daily),
             (ENGAGEMENT_WEEKLY.to_string(), weekly),
@@ -600,7 +596,11 @@ impl Aggregator {
             .collect()
     }
 
-    fn engagement_weekly(&self, date: NaiveDate, publishable: &dyn Fn(NaiveDate) -> bool) -> RecordBatch {
+    fn engagement_weekly(
+        &self,
+        date: NaiveDate,
+        publishable: &dyn Fn(NaiveDate) -> bool,
+    ) -> RecordBatch {
         let k = self.cfg.min_group_size.max(1);
         // Resolve null event weeks to the run date's week, merging groups.
         let run_week = week_monday(date);

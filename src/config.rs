@@ -568,21 +568,33 @@ text = "text"
 
         let off = OK.replace("name = \"t\"", "name = \"t\"\naspects = false");
         let p = write(d.path(), "off.toml", &off);
-        assert!(!Plan::build(&p, &Overrides::default()).unwrap().services.aspects);
+        assert!(
+            !Plan::build(&p, &Overrides::default())
+                .unwrap()
+                .services
+                .aspects
+        );
 
         // A value map without any provider column is a mistake worth naming.
         let map = format!("{OK}\n[organization.providers]\n\"TI-N1\" = \"IT\"\n");
         let p = write(d.path(), "map.toml", &map);
-        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no source maps a provider column"), "{e}");
         let ok = map.replace("text = \"text\"", "text = \"text\"\nprovider = \"queue\"");
         let p = write(d.path(), "map_ok.toml", &ok);
         let plan = Plan::build(&p, &Overrides::default()).unwrap();
         assert_eq!(plan.services.providers["TI-N1"], "IT");
 
-        let missing = OK.replace("[[source]]", "[organization]\ndepartments = \"nope.toml\"\n[[source]]");
+        let missing = OK.replace(
+            "[[source]]",
+            "[organization]\ndepartments = \"nope.toml\"\n[[source]]",
+        );
         let p = write(d.path(), "dep.toml", &missing);
-        let e = Plan::build(&p, &Overrides::default()).unwrap_err().to_string();
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("departments") && e.contains("nope.toml"), "{e}");
     }
 

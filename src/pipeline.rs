@@ -364,7 +364,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 .unwrap_or_else(|| lang::detect(&record.text));
             let mut enrichment = enricher.enrich(&record, &routing, language, &scored);
             let taxonomy = enricher.taxonomy();
-            services.annotate(&plan.sources[si], &record, &routing, taxonomy, &sents, &mut enrichment);
+            services.annotate(
+                &plan.sources[si],
+                &record,
+                &routing,
+                taxonomy,
+                &sents,
+                &mut enrichment,
+            );
             let signal = Signal {
                 record,
                 routing,

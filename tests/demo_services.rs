@@ -24,14 +24,20 @@ fn read_batches(dir: &Path) -> Vec<RecordBatch> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
             } else if p.extension().is_some_and(|x| x == "parquet") {
                 let f = std::fs::File::open(&p).unwrap();
-                for b in ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap() {
+                for b in ParquetRecordBatchReaderBuilder::try_new(f)
+                    .unwrap()
+                    .build()
+                    .unwrap()
+                {
                     out.push(b.unwrap());
                 }
             }
@@ -41,7 +47,9 @@ fn read_batches(dir: &Path) -> Vec<RecordBatch> {
 }
 
 fn strc<'a>(b: &'a RecordBatch, c: &str) -> &'a StringArray {
-    b.column_by_name(c).unwrap_or_else(|| panic!("no {c}")).as_string::<i32>()
+    b.column_by_name(c)
+        .unwrap_or_else(|| panic!("no {c}"))
+        .as_string::<i32>()
 }
 fn opt(a: &StringArray, i: usize) -> Option<String> {
     (!a.is_null(i)).then(|| a.value(i).to_string())
@@ -50,7 +58,15 @@ fn opt(a: &StringArray, i: usize) -> Option<String> {
 fn run_demo(out: &Path) -> std::process::Output {
     Command::new(BIN)
         .current_dir(root())
-        .args(["run", "pipelines/demo.toml", "--date", "2026-11-14", "--no-progress", "--threads", "2"])
+        .args([
+            "run",
+            "pipelines/demo.toml",
+            "--date",
+            "2026-11-14",
+            "--no-progress",
+            "--threads",
+            "2",
+        ])
         .arg("--out")
         .arg(out)
         .arg("--model")
@@ -75,12 +91,18 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let o = run_demo(&out);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // Counts match EXPECTED.json.
-    let exp: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("pipelines/demo/EXPECTED.json")).unwrap())
-            .unwrap();
+    let exp: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("pipelines/demo/EXPECTED.json")).unwrap(),
+    )
+    .unwrap();
     let signals = read_batches(&out.join("signals"));
     let n: usize = signals.iter().map(|b| b.num_rows()).sum();
     assert_eq!(n as u64, exp["totals"]["signals"].as_u64().unwrap());
@@ -98,9 +120,20 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
         let author = strc(&b, "author_id");
         let text = strc(&b, "text");
         let sentiment = strc(&b, "sentiment");
-        let t = b.column_by_name("event_time").unwrap().as_primitive::<TimestampMicrosecondType>();
-        let rating = b.column_by_name("rating").unwrap().as_primitive::<arrow::datatypes::Float64Type>();
-        let aspects = b.column_by_name("aspects").unwrap().as_any().downcast_ref::<ListArray>().unwrap();
+        let t = b
+            .column_by_name("event_time")
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        let rating = b
+            .column_by_name("rating")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        let aspects = b
+            .column_by_name("aspects")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<ListArray>()
+            .unwrap();
         for i in 0..b.num_rows() {
             let Some(p) = opt(provider, i) else {
                 assert!(reason.is_null(i));
@@ -108,7 +141,9 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
             };
             let r = opt(reason, i).unwrap();
             reasons.insert(r.split(':').next().unwrap().to_string());
-            let day = chrono::DateTime::from_timestamp_micros(t.value(i)).unwrap().date_naive();
+            let day = chrono::DateTime::from_timestamp_micros(t.value(i))
+                .unwrap()
+                .date_naive();
             let w = day.iso_week();
             let monday = NaiveDate::from_isoywd_opt(w.year(), w.week(), Weekday::Mon).unwrap();
             // Sentence-level sentiment about the provider.
@@ -116,10 +151,15 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
             let st = list.as_any().downcast_ref::<StructArray>().unwrap();
             let ap = st.column_by_name("provider").unwrap().as_string::<i32>();
             let asent = st.column_by_name("sentiment").unwrap().as_string::<i32>();
-            let sent_idx = st.column_by_name("sentence").unwrap().as_primitive::<arrow::datatypes::Int32Type>();
+            let sent_idx = st
+                .column_by_name("sentence")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int32Type>();
             let (mut pos, mut neg, mut any) = (0, 0, false);
             for j in 0..st.len() {
-                assert!(sent_idx.value(j) >= 0 && (sent_idx.value(j) as usize) < text.value(i).len());
+                assert!(
+                    sent_idx.value(j) >= 0 && (sent_idx.value(j) as usize) < text.value(i).len()
+                );
                 if ap.is_null(j) || ap.value(j) != p {
                     continue;
                 }
@@ -143,7 +183,12 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
                 "neutral".into()
             };
             let a = cells
-                .entry((monday, p, opt(dept, i).unwrap_or("(none)".into()), ct.value(i).to_string()))
+                .entry((
+                    monday,
+                    p,
+                    opt(dept, i).unwrap_or("(none)".into()),
+                    ct.value(i).to_string(),
+                ))
                 .or_default();
             a.responses += 1;
             match vote.as_str() {
@@ -162,7 +207,10 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
     assert!(with_aspects > 0, "aspects are filled");
     assert_eq!(
         reasons,
-        ["column", "map", "text"].iter().map(|s| s.to_string()).collect(),
+        ["column", "map", "text"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         "the demo has providers by column, by map and by text"
     );
 
@@ -170,20 +218,51 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
     let (mut published, mut suppressed, mut complementary, mut totals) = (0, 0, 0, 0);
     let mut weeks = BTreeSet::new();
     for b in &table {
-        let ws = b.column_by_name("week_start").unwrap().as_primitive::<Date32Type>();
+        let ws = b
+            .column_by_name("week_start")
+            .unwrap()
+            .as_primitive::<Date32Type>();
         let prov = strc(b, "provider");
         let dept = strc(b, "department");
         let ct = strc(b, "client_type");
         let level = strc(b, "level");
         let why = strc(b, "suppression");
-        let sup = b.column_by_name("suppressed").unwrap().as_any().downcast_ref::<BooleanArray>().unwrap();
-        let resp = b.column_by_name("responses").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
-        let who = b.column_by_name("respondents").unwrap().as_any().downcast_ref::<Int64Array>().unwrap();
-        let negs = b.column_by_name("negative_share").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
-        let csat = b.column_by_name("csat_mean").unwrap().as_any().downcast_ref::<Float64Array>().unwrap();
+        let sup = b
+            .column_by_name("suppressed")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<BooleanArray>()
+            .unwrap();
+        let resp = b
+            .column_by_name("responses")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        let who = b
+            .column_by_name("respondents")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        let negs = b
+            .column_by_name("negative_share")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        let csat = b
+            .column_by_name("csat_mean")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
         for i in 0..b.num_rows() {
             let monday = NaiveDate::from_num_days_from_ce_opt(ws.value(i) + 719_163).unwrap();
-            assert!(monday + chrono::Duration::days(7) <= run, "only complete weeks are published");
+            assert!(
+                monday + chrono::Duration::days(7) <= run,
+                "only complete weeks are published"
+            );
             weeks.insert(monday);
             let p = prov.value(i).to_string();
             let acc: Acc = if level.value(i) == "provider" {
@@ -200,8 +279,15 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
                 }
                 t
             } else {
-                let key = (monday, p.clone(), dept.value(i).to_string(), ct.value(i).to_string());
-                let a = cells.remove(&key).unwrap_or_else(|| panic!("row {key:?} has no signals"));
+                let key = (
+                    monday,
+                    p.clone(),
+                    dept.value(i).to_string(),
+                    ct.value(i).to_string(),
+                );
+                let a = cells
+                    .remove(&key)
+                    .unwrap_or_else(|| panic!("row {key:?} has no signals"));
                 cells.insert(key.clone(), Acc { ..a });
                 let a = &cells[&key];
                 Acc {
@@ -216,7 +302,11 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
                 suppressed += 1;
                 assert!(resp.is_null(i) && who.is_null(i) && negs.is_null(i));
                 match why.value(i) {
-                    "min_group_size" => assert!(acc.authors.len() < K, "{p} {i}: {} authors", acc.authors.len()),
+                    "min_group_size" => assert!(
+                        acc.authors.len() < K,
+                        "{p} {i}: {} authors",
+                        acc.authors.len()
+                    ),
                     "complementary" => {
                         complementary += 1;
                         assert!(acc.authors.len() >= K);
@@ -229,7 +319,10 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
             assert!(acc.authors.len() >= K);
             assert_eq!(resp.value(i), acc.responses, "{p} responses");
             assert_eq!(who.value(i) as usize, acc.authors.len(), "{p} respondents");
-            assert!((negs.value(i) - acc.neg as f64 / acc.responses as f64).abs() < 1e-9, "{p} negative share");
+            assert!(
+                (negs.value(i) - acc.neg as f64 / acc.responses as f64).abs() < 1e-9,
+                "{p} negative share"
+            );
             if !csat.is_null(i) {
                 let m = acc.ratings.iter().sum::<f64>() / acc.ratings.len() as f64;
                 assert!((csat.value(i) - m).abs() < 1e-9, "{p} csat");
@@ -237,7 +330,11 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
         }
     }
     assert!(published > 0 && suppressed > 0 && complementary > 0 && totals > 0);
-    assert_eq!(weeks.len(), 3, "W43, W44, W45 published; W46 in progress: {weeks:?}");
+    assert_eq!(
+        weeks.len(),
+        3,
+        "W43, W44, W45 published; W46 in progress: {weeks:?}"
+    );
     // Every complete week with signals has rows; nothing was left out.
     for (m, p, _, _) in cells.keys() {
         if *m + chrono::Duration::days(7) <= run {
@@ -269,16 +366,28 @@ fn demo_internal_service_weekly_recomputes_from_the_signals() {
 fn aspects_off_keeps_record_sentiment_and_scores_fewer_texts() {
     let tmp = tempfile::tempdir().unwrap();
     let demo = std::fs::read_to_string(root().join("pipelines/demo.toml")).unwrap();
-    let off = demo.replace("name = \"demo-nightly\"", "name = \"demo-nightly\"\naspects = false");
+    let off = demo.replace(
+        "name = \"demo-nightly\"",
+        "name = \"demo-nightly\"\naspects = false",
+    );
     assert_ne!(off, demo);
-    let p = root().join("pipelines").join(format!(".test-aspects-off-{}.toml", std::process::id()));
+    let p = root()
+        .join("pipelines")
+        .join(format!(".test-aspects-off-{}.toml", std::process::id()));
     std::fs::write(&p, off).unwrap();
     let run = |pipeline: &Path, out: &Path| {
         Command::new(BIN)
             .current_dir(root())
             .arg("run")
             .arg(pipeline)
-            .args(["--date", "2026-11-14", "--no-progress", "--threads", "2", "--out"])
+            .args([
+                "--date",
+                "2026-11-14",
+                "--no-progress",
+                "--threads",
+                "2",
+                "--out",
+            ])
             .arg(out)
             .arg("--model")
             .arg(root().join("tests/fixtures/models/tiny-bert"))
@@ -288,7 +397,12 @@ fn aspects_off_keeps_record_sentiment_and_scores_fewer_texts() {
     };
     let o_off = run(&p, &tmp.path().join("off"));
     std::fs::remove_file(&p).unwrap();
-    assert_eq!(o_off.status.code(), Some(1), "{}", String::from_utf8_lossy(&o_off.stderr));
+    assert_eq!(
+        o_off.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o_off.stderr)
+    );
     let o_on = run(&root().join("pipelines/demo.toml"), &tmp.path().join("on"));
     assert_eq!(o_on.status.code(), Some(1));
     // The manifest path is the last word of the run's summary line.
@@ -314,7 +428,11 @@ fn aspects_off_keeps_record_sentiment_and_scores_fewer_texts() {
                 } else {
                     assert!(!a.is_null(i));
                 }
-                v.push((id.value(i).into(), s.value(i).into(), opt(p, i).unwrap_or_default()));
+                v.push((
+                    id.value(i).into(),
+                    s.value(i).into(),
+                    opt(p, i).unwrap_or_default(),
+                ));
             }
         }
         v.sort();

@@ -1,9 +1,10 @@
 //! `pulso report`: terminal tables, the self-contained HTML file, escaping of input text, and a
 //! headless-Chromium render (skipped with a message when Chromium is not installed).
 //!
-//! Demo screenshot for the README:
-//!   PULSO_DEMO_DIR=docs cargo test --release --test report_html -- --nocapture chromium
-//! writes docs/report-demo.html and docs/report-demo.png (needs `apt-get install -y chromium`).
+//! A render of this test's synthetic output:
+//!   PULSO_DEMO_DIR=/tmp/x cargo test --release --test report_html -- --nocapture chromium
+//! writes report-demo.html and report-demo.png there (needs `apt-get install -y chromium`). The
+//! README screenshots are of `make demo`'s report instead (see README "What marketing and HR read").
 
 #[path = "fixtures/insights/support.rs"]
 mod support;
@@ -252,14 +253,30 @@ fn service_week(d: &str) -> Vec<Signal> {
         );
     };
     for i in 0..6 {
-        let s = if i < 2 { Sentiment::Negative } else { Sentiment::Positive };
+        let s = if i < 2 {
+            Sentiment::Negative
+        } else {
+            Sentiment::Positive
+        };
         add(&format!("sales{i}@corp.example"), "Sales", "IT", s, 4.0);
     }
     for i in 0..2 {
-        add(&format!("legal{i}@corp.example"), "Legal", "IT", Sentiment::Negative, 1.0);
+        add(
+            &format!("legal{i}@corp.example"),
+            "Legal",
+            "IT",
+            Sentiment::Negative,
+            1.0,
+        );
     }
     for i in 0..5 {
-        add(&format!("ops{i}@corp.example"), "Operations", "HR <i>", Sentiment::Positive, 5.0);
+        add(
+            &format!("ops{i}@corp.example"),
+            "Operations",
+            "HR <i>",
+            Sentiment::Positive,
+            5.0,
+        );
     }
     v
 }
@@ -376,7 +393,10 @@ fn html_is_self_contained_escaped_and_script_free() {
     assert!(html.contains("<h2>Internal services</h2>"));
     assert!(html.contains("Requester × provider: net sentiment, 2026-W45"));
     assert!(html.contains("HR &lt;i&gt;"), "provider names are escaped");
-    assert!(html.contains("<td class=\"sup\""), "suppressed cells are shown as suppressed");
+    assert!(
+        html.contains("<td class=\"sup\""),
+        "suppressed cells are shown as suppressed"
+    );
     assert!(html.contains("complementary"));
     assert!(html.contains("Trend per provider"));
     assert!(html.contains("Operations"));

@@ -40,13 +40,24 @@ fn pair(p: &str, r: &str) -> Option<(String, String)> {
 fn provider_by_column_and_by_value_map() {
     let r = resolver();
     let m = r.from_column("queue", Some("TI-Suporte N1")).unwrap();
-    assert_eq!((m.provider.as_str(), m.reason.as_str()), ("IT", "map:TI-Suporte N1"));
+    assert_eq!(
+        (m.provider.as_str(), m.reason.as_str()),
+        ("IT", "map:TI-Suporte N1")
+    );
     // The map is case- and accent-insensitive; the reason keeps the value as read.
-    let m = r.from_column("queue", Some(" FOLHA DE PAGAMENTO ")).unwrap();
-    assert_eq!((m.provider.as_str(), m.reason.as_str()), ("HR", "map:FOLHA DE PAGAMENTO"));
+    let m = r
+        .from_column("queue", Some(" FOLHA DE PAGAMENTO "))
+        .unwrap();
+    assert_eq!(
+        (m.provider.as_str(), m.reason.as_str()),
+        ("HR", "map:FOLHA DE PAGAMENTO")
+    );
     // A value not in the map is used as it is.
     let m = r.from_column("queue", Some("Facilities")).unwrap();
-    assert_eq!((m.provider.as_str(), m.reason.as_str()), ("Facilities", "column:queue"));
+    assert_eq!(
+        (m.provider.as_str(), m.reason.as_str()),
+        ("Facilities", "column:queue")
+    );
     assert!(r.from_column("queue", Some("   ")).is_none());
     assert!(r.from_column("queue", None).is_none());
 }
@@ -54,7 +65,10 @@ fn provider_by_column_and_by_value_map() {
 #[test]
 fn provider_by_text_in_three_languages_accent_and_case_insensitive() {
     assert_eq!(
-        by_text("O SUPORTE TECNICO demorou três dias para responder", Some("Sales")),
+        by_text(
+            "O SUPORTE TECNICO demorou três dias para responder",
+            Some("Sales")
+        ),
         pair("IT", "text:suporte técnico")
     );
     assert_eq!(
@@ -82,7 +96,10 @@ fn provider_by_text_in_three_languages_accent_and_case_insensitive() {
 
 #[test]
 fn provider_none_whole_words_and_never_the_own_department() {
-    assert_eq!(by_text("Adoro minha equipe, ambiente ótimo", Some("Sales")), None);
+    assert_eq!(
+        by_text("Adoro minha equipe, ambiente ótimo", Some("Sales")),
+        None
+    );
     // Spanish "ti" ("for you") is not IT; "helpdesks" is not the whole word "helpdesk".
     assert_eq!(by_text("Esto es para ti, gracias", None), None);
     assert_eq!(by_text("We compared helpdesks last year", None), None);
@@ -100,13 +117,23 @@ fn provider_none_whole_words_and_never_the_own_department() {
 
 #[test]
 fn a_custom_department_taxonomy_is_validated() {
-    let d = Departments::parse("[Canteen]\naliases = [\"Cantina\"]\npt = [\"refeitório\"]\n").unwrap();
+    let d =
+        Departments::parse("[Canteen]\naliases = [\"Cantina\"]\npt = [\"refeitório\"]\n").unwrap();
     assert_eq!(d.names(), ["Canteen"]);
     let r = ProviderResolver::new(d, &BTreeMap::new());
-    let m = r.from_text(&words("O Refeitorio fechou cedo"), None).unwrap();
-    assert_eq!((m.provider.as_str(), m.reason.as_str()), ("Canteen", "text:refeitório"));
-    assert!(r.from_text(&words("O refeitório fechou"), Some("cantina")).is_none());
-    let e = Departments::parse("[Empty]\naliases = [\"x\"]\n").unwrap_err().to_string();
+    let m = r
+        .from_text(&words("O Refeitorio fechou cedo"), None)
+        .unwrap();
+    assert_eq!(
+        (m.provider.as_str(), m.reason.as_str()),
+        ("Canteen", "text:refeitório")
+    );
+    assert!(r
+        .from_text(&words("O refeitório fechou"), Some("cantina"))
+        .is_none());
+    let e = Departments::parse("[Empty]\naliases = [\"x\"]\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no terms"), "{e}");
 }
 
@@ -166,10 +193,17 @@ fn mixed_sentence_pair_gives_one_positive_and_one_negative_aspect() {
                 .done()
         })
         .collect();
-    let t = aggregate_run(&AggregateConfig::default(), out.path(), day("2026-11-09"), &signals);
+    let t = aggregate_run(
+        &AggregateConfig::default(),
+        out.path(),
+        day("2026-11-09"),
+        &signals,
+    );
     let w = table(&t, ENGAGEMENT_WEEKLY);
     let topics: Vec<TopicStat> = serde_json::from_str(
-        aggregate::col::<StringArray>(w, "top_topics").unwrap().value(0),
+        aggregate::col::<StringArray>(w, "top_topics")
+            .unwrap()
+            .value(0),
     )
     .unwrap();
     let share = |n: &str| topics.iter().find(|t| t.topic == n).unwrap().negative_share;
@@ -178,7 +212,9 @@ fn mixed_sentence_pair_gives_one_positive_and_one_negative_aspect() {
     assert_eq!(share("pay_benefits"), 1.0);
     // The record-level sentiment is unchanged: 5 negative responses.
     assert_eq!(
-        aggregate::col::<Float64Array>(w, "negative_share").unwrap().value(0),
+        aggregate::col::<Float64Array>(w, "negative_share")
+            .unwrap()
+            .value(0),
         1.0
     );
 }
@@ -208,19 +244,49 @@ fn provider_aspects_follow_mentions_and_the_column_provider() {
             .collect()
     };
     // Text only: "Ninguém responde!" is about the last provider named (HR).
-    let a = aspects(text, &sents, Segment::Internal, &Taxonomy::builtin(), &Departments::builtin(), None, None);
-    assert_eq!(prov(&a), [("IT".into(), 0), ("HR".into(), 1), ("HR".into(), 2)]);
+    let a = aspects(
+        text,
+        &sents,
+        Segment::Internal,
+        &Taxonomy::builtin(),
+        &Departments::builtin(),
+        None,
+        None,
+    );
+    assert_eq!(
+        prov(&a),
+        [("IT".into(), 0), ("HR".into(), 1), ("HR".into(), 2)]
+    );
     // External signals never get provider aspects.
-    let a = aspects(text, &sents, Segment::External, &Taxonomy::builtin(), &Departments::builtin(), None, None);
+    let a = aspects(
+        text,
+        &sents,
+        Segment::External,
+        &Taxonomy::builtin(),
+        &Departments::builtin(),
+        None,
+        None,
+    );
     assert!(prov(&a).is_empty());
     // A column provider covers the sentences that name no provider before any mention.
     let t2 = "Demorou muito. A TI ajudou depois.";
     let r2 = sentences::split(t2);
     let s2: Vec<_> = r2
         .iter()
-        .map(|x| ScoredSentence { range: x.clone(), scored: sc(Sentiment::Neutral, 0.0) })
+        .map(|x| ScoredSentence {
+            range: x.clone(),
+            scored: sc(Sentiment::Neutral, 0.0),
+        })
         .collect();
-    let a = aspects(t2, &s2, Segment::Internal, &Taxonomy::builtin(), &Departments::builtin(), None, Some(&col));
+    let a = aspects(
+        t2,
+        &s2,
+        Segment::Internal,
+        &Taxonomy::builtin(),
+        &Departments::builtin(),
+        None,
+        Some(&col),
+    );
     assert_eq!(prov(&a), [("Facilities".into(), 0), ("IT".into(), 1)]);
 }
 
@@ -229,7 +295,16 @@ fn sentences_share_the_scoring_call_and_single_sentences_are_not_scored_twice() 
     let texts = ["Uma frase só", "Primeira. Segunda!", "  "];
     let b = SentenceBatch::new(&texts, true);
     let all = b.texts(&texts);
-    assert_eq!(all, ["Uma frase só", "Primeira. Segunda!", "  ", "Primeira.", "Segunda!"]);
+    assert_eq!(
+        all,
+        [
+            "Uma frase só",
+            "Primeira. Segunda!",
+            "  ",
+            "Primeira.",
+            "Segunda!"
+        ]
+    );
     assert_eq!(b.extra(), 2);
     let scores: Vec<Scored> = (0..all.len())
         .map(|i| sc(Sentiment::Neutral, i as f32 / 10.0))
@@ -237,13 +312,19 @@ fn sentences_share_the_scoring_call_and_single_sentences_are_not_scored_twice() 
     let u = b.unpack(scores, texts.len());
     assert_eq!(u.len(), 3);
     assert_eq!(u[0].1.len(), 1);
-    assert_eq!(u[0].1[0].scored.sentiment_score, 0.0, "reuses the whole text's score");
+    assert_eq!(
+        u[0].1[0].scored.sentiment_score, 0.0,
+        "reuses the whole text's score"
+    );
     let second: Vec<f32> = u[1].1.iter().map(|s| s.scored.sentiment_score).collect();
     assert_eq!(second, [0.3, 0.4]);
     assert!(u[2].1.is_empty());
     let off = SentenceBatch::new(&texts, false);
     assert_eq!(off.texts(&texts).len(), 3);
-    assert!(off.unpack(vec![sc(Sentiment::Neutral, 0.0); 3], 3).iter().all(|x| x.1.is_empty()));
+    assert!(off
+        .unpack(vec![sc(Sentiment::Neutral, 0.0); 3], 3)
+        .iter()
+        .all(|x| x.1.is_empty()));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -281,7 +362,9 @@ fn f_at(b: &RecordBatch, c: &str, i: usize) -> Option<f64> {
     (!a.is_null(i)).then(|| a.value(i))
 }
 fn sup_at(b: &RecordBatch, i: usize) -> bool {
-    aggregate::col::<BooleanArray>(b, "suppressed").unwrap().value(i)
+    aggregate::col::<BooleanArray>(b, "suppressed")
+        .unwrap()
+        .value(i)
 }
 fn find(b: &RecordBatch, week: &str, provider: &str, dept: &str) -> usize {
     (0..b.num_rows())
@@ -298,8 +381,8 @@ fn csat_and_internal_nps_by_hand() {
     use Sentiment::*;
     let out = tempfile::tempdir().unwrap();
     let d = "2026-11-03"; // W45
-    // Sales rates IT: 6 people. ratings 5,4,4,3,1,2 → mean 19/6, top2 3/6.
-    // NPS scores 10, 9, 8, 7, 3, 6 → promoters 2, detractors 2 → 0. p5 also answered 0 earlier.
+                          // Sales rates IT: 6 people. ratings 5,4,4,3,1,2 → mean 19/6, top2 3/6.
+                          // NPS scores 10, 9, 8, 7, 3, 6 → promoters 2, detractors 2 → 0. p5 also answered 0 earlier.
     let rows = [
         ("a", Positive, 5.0, 10.0),
         ("b", Positive, 4.0, 9.0),
@@ -375,13 +458,37 @@ fn a_suppressed_cell_cannot_be_recovered_by_subtraction() {
     let mut signals = Vec::new();
     // HR as provider: Sales 7 people, Ops 6 people, Legal 2 people (all negative, with ratings 1).
     for i in 0..7 {
-        signals.push(resp(&format!("s{i}@c"), "Sales", "HR", if i < 3 { Negative } else { Positive }, d).rating(4.0).done());
+        signals.push(
+            resp(
+                &format!("s{i}@c"),
+                "Sales",
+                "HR",
+                if i < 3 { Negative } else { Positive },
+                d,
+            )
+            .rating(4.0)
+            .done(),
+        );
     }
     for i in 0..6 {
-        signals.push(resp(&format!("o{i}@c"), "Ops", "HR", if i < 1 { Negative } else { Positive }, d).rating(5.0).done());
+        signals.push(
+            resp(
+                &format!("o{i}@c"),
+                "Ops",
+                "HR",
+                if i < 1 { Negative } else { Positive },
+                d,
+            )
+            .rating(5.0)
+            .done(),
+        );
     }
     for i in 0..2 {
-        signals.push(resp(&format!("l{i}@c"), "Legal", "HR", Negative, d).rating(1.0).done());
+        signals.push(
+            resp(&format!("l{i}@c"), "Legal", "HR", Negative, d)
+                .rating(1.0)
+                .done(),
+        );
     }
     let t = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &signals);
     let w = table(&t, INTERNAL_SERVICE_WEEKLY);
@@ -390,35 +497,59 @@ fn a_suppressed_cell_cannot_be_recovered_by_subtraction() {
     let sales = find(w, "2026-W45", "HR", "Sales");
     let total = find(w, "2026-W45", "HR", "(all)");
     assert!(sup_at(w, legal));
-    assert_eq!(s_at(w, "suppression", legal).as_deref(), Some("min_group_size"));
+    assert_eq!(
+        s_at(w, "suppression", legal).as_deref(),
+        Some("min_group_size")
+    );
     // Ops (6 people) is the smallest published sibling: suppressed so that Legal is not alone.
     assert!(sup_at(w, ops));
-    assert_eq!(s_at(w, "suppression", ops).as_deref(), Some("complementary"));
+    assert_eq!(
+        s_at(w, "suppression", ops).as_deref(),
+        Some("complementary")
+    );
     assert!(!sup_at(w, sales));
     assert!(!sup_at(w, total));
 
     // The attack: total − every published cell, for each additive count.
     let true_legal = (2i64, 2i64, 2i64); // responses, negatives, ratings
     let negatives = |i: usize| -> i64 {
-        (f_at(w, "negative_share", i).unwrap() * i_at(w, "responses", i).unwrap() as f64).round() as i64
+        (f_at(w, "negative_share", i).unwrap() * i_at(w, "responses", i).unwrap() as f64).round()
+            as i64
     };
     let published_cells: Vec<usize> = (0..w.num_rows())
         .filter(|&i| s_at(w, "level", i).as_deref() == Some("cell") && !sup_at(w, i))
         .collect();
     let rec_resp = i_at(w, "responses", total).unwrap()
-        - published_cells.iter().map(|&i| i_at(w, "responses", i).unwrap()).sum::<i64>();
+        - published_cells
+            .iter()
+            .map(|&i| i_at(w, "responses", i).unwrap())
+            .sum::<i64>();
     let rec_neg = negatives(total) - published_cells.iter().map(|&i| negatives(i)).sum::<i64>();
     let rec_ratings = i_at(w, "csat_responses", total).unwrap()
-        - published_cells.iter().map(|&i| i_at(w, "csat_responses", i).unwrap()).sum::<i64>();
+        - published_cells
+            .iter()
+            .map(|&i| i_at(w, "csat_responses", i).unwrap())
+            .sum::<i64>();
     // What the subtraction yields is Legal and Ops pooled (8 people), not Legal.
     assert_eq!((rec_resp, rec_neg, rec_ratings), (8, 3, 8));
     assert_ne!((rec_resp, rec_neg, rec_ratings), true_legal);
     // And no suppressed cell's numbers are printed anywhere.
     for i in [legal, ops] {
-        for c in ["responses", "respondents", "csat_responses", "nps_respondents"] {
+        for c in [
+            "responses",
+            "respondents",
+            "csat_responses",
+            "nps_respondents",
+        ] {
             assert_eq!(i_at(w, c, i), None, "{c}");
         }
-        for c in ["negative_share", "net_sentiment", "csat_mean", "csat_top2_share", "internal_nps"] {
+        for c in [
+            "negative_share",
+            "net_sentiment",
+            "csat_mean",
+            "csat_top2_share",
+            "internal_nps",
+        ] {
             assert_eq!(f_at(w, c, i), None, "{c}");
         }
     }
@@ -427,7 +558,10 @@ fn a_suppressed_cell_cannot_be_recovered_by_subtraction() {
     let sales_sum = f_at(w, "csat_mean", sales).unwrap() * 7.0;
     let pooled = (tot_sum - sales_sum) / 8.0;
     assert!((pooled - (6.0 * 5.0 + 2.0 * 1.0) / 8.0).abs() < 1e-9);
-    assert!((pooled - 1.0).abs() > 0.5, "the Legal mean (1.0) is not recovered");
+    assert!(
+        (pooled - 1.0).abs() > 0.5,
+        "the Legal mean (1.0) is not recovered"
+    );
 }
 
 #[test]
@@ -453,10 +587,19 @@ fn engagement_weekly_minus_provider_cells_cannot_reveal_a_suppressed_cell() {
     let sales_hr = find(w, "2026-W45", "HR", "Sales");
     let ops_hr = find(w, "2026-W45", "HR", "Ops");
     let sales_it = find(w, "2026-W45", "IT", "Sales");
-    assert_eq!(s_at(w, "suppression", sales_hr).as_deref(), Some("min_group_size"));
-    assert_eq!(s_at(w, "suppression", ops_hr).as_deref(), Some("complementary"));
+    assert_eq!(
+        s_at(w, "suppression", sales_hr).as_deref(),
+        Some("min_group_size")
+    );
+    assert_eq!(
+        s_at(w, "suppression", ops_hr).as_deref(),
+        Some("complementary")
+    );
     // Without this, engagement_weekly's Sales row (8 responses) − Sales·IT (6) = Sales·HR (2).
-    assert_eq!(s_at(w, "suppression", sales_it).as_deref(), Some("complementary"));
+    assert_eq!(
+        s_at(w, "suppression", sales_it).as_deref(),
+        Some("complementary")
+    );
     let eng_sales = (0..e.num_rows())
         .find(|&i| s_at(e, "department", i).as_deref() == Some("Sales"))
         .unwrap();
@@ -465,14 +608,27 @@ fn engagement_weekly_minus_provider_cells_cannot_reveal_a_suppressed_cell() {
         .filter(|&i| s_at(w, "department", i).as_deref() == Some("Sales") && !sup_at(w, i))
         .map(|i| i_at(w, "responses", i).unwrap())
         .sum();
-    assert_eq!(8 - published_sales, 8, "the subtraction yields all 8 Sales people pooled");
+    assert_eq!(
+        8 - published_sales,
+        8,
+        "the subtraction yields all 8 Sales people pooled"
+    );
 }
 
 #[test]
 fn a_total_under_the_threshold_is_suppressed_with_its_cells() {
     let out = tempfile::tempdir().unwrap();
     let signals: Vec<_> = (0..4)
-        .map(|i| resp(&format!("x{i}@c"), "Sales", "Legal", Sentiment::Negative, "2026-11-04").done())
+        .map(|i| {
+            resp(
+                &format!("x{i}@c"),
+                "Sales",
+                "Legal",
+                Sentiment::Negative,
+                "2026-11-04",
+            )
+            .done()
+        })
         .collect();
     let t = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &signals);
     let w = table(&t, INTERNAL_SERVICE_WEEKLY);
@@ -513,7 +669,10 @@ fn two_nights_over_one_week_cannot_be_differenced() {
     assert!(week_rows(table(&t3, INTERNAL_SERVICE_WEEKLY), "2026-W45").is_empty());
     // A re-run of Monday replaces Monday's partition and may publish W45 again.
     let t4 = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &base);
-    assert_eq!(week_rows(table(&t4, INTERNAL_SERVICE_WEEKLY), "2026-W45").len(), 2);
+    assert_eq!(
+        week_rows(table(&t4, INTERNAL_SERVICE_WEEKLY), "2026-W45").len(),
+        2
+    );
 
     // The same rule for engagement_weekly.
     let e1 = aggregate_run(&cfg(), out.path(), day("2026-11-05"), &base);
@@ -536,11 +695,29 @@ fn change_against_the_previous_week() {
     let out = tempfile::tempdir().unwrap();
     // W44: 5 people, 1 negative, 4 positive → net 0.6. W45: 5 people, 3 negative, 2 positive → −0.2.
     let w44: Vec<_> = (0..5)
-        .map(|i| resp(&format!("p{i}@c"), "Sales", "IT", if i < 1 { Negative } else { Positive }, "2026-10-28").done())
+        .map(|i| {
+            resp(
+                &format!("p{i}@c"),
+                "Sales",
+                "IT",
+                if i < 1 { Negative } else { Positive },
+                "2026-10-28",
+            )
+            .done()
+        })
         .collect();
     aggregate_run(&cfg(), out.path(), day("2026-11-02"), &w44);
     let w45: Vec<_> = (0..5)
-        .map(|i| resp(&format!("p{i}@c"), "Sales", "IT", if i < 3 { Negative } else { Positive }, "2026-11-04").done())
+        .map(|i| {
+            resp(
+                &format!("p{i}@c"),
+                "Sales",
+                "IT",
+                if i < 3 { Negative } else { Positive },
+                "2026-11-04",
+            )
+            .done()
+        })
         .collect();
     let t = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &w45);
     let w = table(&t, INTERNAL_SERVICE_WEEKLY);

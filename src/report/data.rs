@@ -423,4 +423,3 @@ pub(super) fn net_for(days: &BTreeMap<NaiveDate, (i64, i64, i64)>, d: NaiveDate)
     days.get(&d)
         .and_then(|(p, n, _)| crate::aggregate::net_sentiment(*p, *n))
 }
-

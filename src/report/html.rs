@@ -130,8 +130,13 @@ struct LineInput {
     suppressed: Vec<Option<String>>,
 }
 
-fn line_chart(aria: &str, n: usize, labels: Vec<(usize, String)>, lines: Vec<LineInput>) -> LineChart {
-    let (w, h, l, r, t, b) = (1080.0, 300.0, 48.0, 16.0, 14.0, 34.0);
+fn line_chart(
+    aria: &str,
+    n: usize,
+    labels: Vec<(usize, String)>,
+    lines: Vec<LineInput>,
+) -> LineChart {
+    let (w, h, l, r, t, b) = (1080.0, 300.0, 48.0, 40.0, 14.0, 34.0);
     let span = (n.max(2) - 1) as f64;
     let x = |i: usize| l + i as f64 / span * (w - l - r);
     let y = |v: f64| t + (1.0 - v) / 2.0 * (h - t - b);
@@ -218,7 +223,14 @@ fn brand_trend(d: &ReportData, brands: &[String]) -> Option<LineChart> {
     let step = ((total as f64) / 10.0).ceil().max(1.0) as usize;
     let labels = (0..total)
         .step_by(step)
-        .map(|i| (i, (first + Duration::days(i as i64)).format("%m-%d").to_string()))
+        .map(|i| {
+            (
+                i,
+                (first + Duration::days(i as i64))
+                    .format("%m-%d")
+                    .to_string(),
+            )
+        })
         .collect();
     let lines = brands
         .iter()
@@ -285,7 +297,11 @@ fn sov_chart(sov: &[(String, String, i64, f64)]) -> Option<BarChart> {
                 text_y: format!("{:.1}", yy + bar * 0.72),
                 width: format!("{bw:.1}"),
                 text_x: format!("{:.1}", label_w + bw + 6.0),
-                color: if kind == "brand" { "#1f77b4" } else { "#9aa3b2" },
+                color: if kind == "brand" {
+                    "#1f77b4"
+                } else {
+                    "#9aa3b2"
+                },
                 value: format!("{:.1}% ({m})", v * 100.0),
             }
         })
@@ -340,9 +356,17 @@ fn net_style(v: f64) -> String {
     let v = v.clamp(-1.0, 1.0);
     let (r, g, b) = if v < 0.0 {
         let a = -v;
-        (255.0 + (198.0 - 255.0) * a, 255.0 + (40.0 - 255.0) * a, 255.0 + (40.0 - 255.0) * a)
+        (
+            255.0 + (198.0 - 255.0) * a,
+            255.0 + (40.0 - 255.0) * a,
+            255.0 + (40.0 - 255.0) * a,
+        )
     } else {
-        (255.0 + (26.0 - 255.0) * v, 255.0 + (127.0 - 255.0) * v, 255.0 + (55.0 - 255.0) * v)
+        (
+            255.0 + (26.0 - 255.0) * v,
+            255.0 + (127.0 - 255.0) * v,
+            255.0 + (55.0 - 255.0) * v,
+        )
     };
     format!(
         "background:#{:02x}{:02x}{:02x};color:{}",
@@ -520,7 +544,11 @@ fn services_view(d: &ReportData) -> ServicesView {
                             kind: "suppressed",
                             style: String::new(),
                             text: "suppressed".into(),
-                            title: format!("fewer than {k} people ({why})"),
+                            title: if why == "complementary" {
+                                "suppressed so that a total cannot reveal a smaller cell".into()
+                            } else {
+                                format!("fewer than {k} people")
+                            },
                         },
                         Cell::Empty => HeatCell {
                             kind: "empty",
@@ -537,7 +565,12 @@ fn services_view(d: &ReportData) -> ServicesView {
     let tr = services::trend(&d.services);
     let trend = (!tr.weeks.is_empty()).then(|| {
         let n = tr.weeks.len();
-        let labels = tr.weeks.iter().enumerate().map(|(i, w)| (i, w.1.clone())).collect();
+        let labels = tr
+            .weeks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (i, w.1.clone()))
+            .collect();
         let lines = tr
             .series
             .iter()
@@ -569,13 +602,17 @@ fn services_view(d: &ReportData) -> ServicesView {
             provider: p,
             topics: ds
                 .into_iter()
-                .map(|(t, m, share, _)| format!("{t}: {:.0}% negative of {m} mentions", share * 100.0))
+                .map(|(t, m, share, _)| {
+                    format!("{t}: {:.0}% negative of {m} mentions", share * 100.0)
+                })
                 .collect(),
         })
         .collect();
+    let latest = d.services.iter().map(|r| r.week_start).max();
     let rows = d
         .services
         .iter()
+        .filter(|r| Some(r.week_start) == latest)
         .map(|r| ServiceTableRow {
             week: r.week.clone(),
             provider: r.provider.clone(),
@@ -723,7 +760,8 @@ mod tests {
     fn every_value_is_escaped_by_the_formatter() {
         let env = {
             let mut e = environment().unwrap();
-            e.add_template("t.html", "<p title=\"{{ x }}\">{{ x }}</p>").unwrap();
+            e.add_template("t.html", "<p title=\"{{ x }}\">{{ x }}</p>")
+                .unwrap();
             e
         };
         let out = env

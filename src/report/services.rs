@@ -114,13 +114,20 @@ pub fn load(out: &Path, date: NaiveDate, since: NaiveDate) -> anyhow::Result<Vec
         }
     }
     v.sort_by(|a, b| {
-        (&a.week_start, &a.provider, a.is_total(), &a.department, &a.client_type).cmp(&(
-            &b.week_start,
-            &b.provider,
-            b.is_total(),
-            &b.department,
-            &b.client_type,
-        ))
+        (
+            &a.week_start,
+            &a.provider,
+            a.is_total(),
+            &a.department,
+            &a.client_type,
+        )
+            .cmp(&(
+                &b.week_start,
+                &b.provider,
+                b.is_total(),
+                &b.department,
+                &b.client_type,
+            ))
     });
     Ok(v)
 }
@@ -195,7 +202,10 @@ pub fn heat_map(rows: &[ServiceRow]) -> Option<HeatMap> {
         out.push((q, cells));
     }
     Some(HeatMap {
-        week: week_rows.first().map(|r| r.week.clone()).unwrap_or_default(),
+        week: week_rows
+            .first()
+            .map(|r| r.week.clone())
+            .unwrap_or_default(),
         providers,
         rows: out,
     })

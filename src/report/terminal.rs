@@ -252,7 +252,10 @@ fn services_section(d: &ReportData) -> String {
     s.push('\n');
 
     let tr = services::trend(&d.services);
-    let _ = writeln!(s, " Trend per provider (provider totals, net sentiment per ISO week):");
+    let _ = writeln!(
+        s,
+        " Trend per provider (provider totals, net sentiment per ISO week):"
+    );
     let mut headers = vec!["provider".to_string()];
     headers.extend(tr.weeks.iter().map(|w| w.1.clone()));
     let rows: Vec<Vec<String>> = tr
@@ -272,7 +275,10 @@ fn services_section(d: &ReportData) -> String {
     s += &text_table(&h, &rows);
     s.push('\n');
 
-    let _ = writeln!(s, " Topics behind each provider's negatives (published cells, weeks shown):");
+    let _ = writeln!(
+        s,
+        " Topics behind each provider's negatives (published cells, weeks shown):"
+    );
     let rows: Vec<Vec<String>> = services::drivers(&d.services, 3)
         .into_iter()
         .map(|(p, ds)| {

@@ -65,7 +65,11 @@ impl SentenceBatch {
 
     /// Splits the scorer's output back: per text, its own score and its scored sentences (empty
     /// when aspects are off).
-    pub fn unpack(&self, mut all: Vec<Scored>, n_texts: usize) -> Vec<(Scored, Vec<ScoredSentence>)> {
+    pub fn unpack(
+        &self,
+        mut all: Vec<Scored>,
+        n_texts: usize,
+    ) -> Vec<(Scored, Vec<ScoredSentence>)> {
         let tail = all.split_off(n_texts);
         let mut out = Vec::with_capacity(n_texts);
         for (i, whole) in all.into_iter().enumerate() {

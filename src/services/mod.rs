@@ -54,9 +54,11 @@ impl Services {
         enrichment: &mut Enrichment,
     ) {
         let department = record.department.as_deref();
-        let column = source.columns.provider.as_deref().and_then(|c| {
-            self.resolver.from_column(c, record.provider.as_deref())
-        });
+        let column = source
+            .columns
+            .provider
+            .as_deref()
+            .and_then(|c| self.resolver.from_column(c, record.provider.as_deref()));
         let found = column.or_else(|| {
             (routing.segment == Segment::Internal)
                 .then(|| self.resolver.from_text(&words(&record.text), department))

@@ -43,9 +43,9 @@ impl Departments {
             let mut aliases = vec![words(&name)];
             let mut n_terms = 0;
             for (key, list) in table {
-                let arr = list.as_array().with_context(|| {
-                    format!("[{name}] {key} must be a list of strings")
-                })?;
+                let arr = list
+                    .as_array()
+                    .with_context(|| format!("[{name}] {key} must be a list of strings"))?;
                 for item in arr {
                     let term = item.as_str().with_context(|| {
                         format!("[{name}] {key}: entries must be strings, found {item}")
@@ -93,7 +93,11 @@ impl Departments {
     /// Every provider named in `tokens` (from [`words`]), in text order, with the term that
     /// matched, skipping the requester's own department. At one word position the provider that
     /// comes first in the file wins.
-    pub fn mentions(&self, tokens: &[String], department: Option<&str>) -> Vec<(usize, String, String)> {
+    pub fn mentions(
+        &self,
+        tokens: &[String],
+        department: Option<&str>,
+    ) -> Vec<(usize, String, String)> {
         let mut hits: Vec<(usize, usize, usize)> = self
             .matcher
             .find(tokens)

@@ -20,15 +20,14 @@ use unicode_segmentation::UnicodeSegmentation;
 /// Abbreviations (lowercase, without the final dot) after which a dot does not end a sentence.
 const ABBREVIATIONS: &[&str] = &[
     // pt
-    "sr", "sra", "srta", "dr", "dra", "prof", "profa", "eng", "av", "nº", "pág",
-    "pag", "tel", "ex", "p. ex", "obs", "aprox", "depto", "dept", "cia", "ltda", "séc", "vol",
-    "ref", "att", "atte",
+    "sr", "sra", "srta", "dr", "dra", "prof", "profa", "eng", "av", "nº", "pág", "pag", "tel", "ex",
+    "p. ex", "obs", "aprox", "depto", "dept", "cia", "ltda", "séc", "vol", "ref", "att", "atte",
     // es
     "sres", "ud", "uds", "vd", "vds", "lic", "ing", "núm", "num", "pp", "dpto", "aprox", "p. ej",
-    "ej", "etc", "sta", "mtro", "mtra",
-    // en
+    "ej", "etc", "sta", "mtro", "mtra", // en
     "mr", "mrs", "ms", "jr", "vs", "e.g", "i.e", "approx", "inc", "ltd", "corp", "fig", "jan",
-    "feb", "apr", "jun", "jul", "aug", "sept", "oct", "nov", "dec",
+    "feb", "apr", "jun", "jul", "aug", "sept", "oct", "nov",
+    "dec",
     // Left out on purpose: words that are also pt / es words ("no", "mar", "co", "st" ...).
 ];
 
@@ -127,6 +126,7 @@ pub fn split(text: &str) -> Vec<Range<usize>> {
             return vec![];
         }
         let s = text.len() - text.trim_start().len();
+        #[allow(clippy::single_range_in_vec_init)] // one sentence: the trimmed text
         return vec![s..s + t.len()];
     }
     if let (Some(s), Some(last)) = (pending_start, out.last_mut()) {
@@ -179,7 +179,10 @@ mod tests {
         );
         assert_eq!(
             parts("Mr. Smith from J. Doe Inc. called. Refund is 3.5 USD, e.g. nothing."),
-            ["Mr. Smith from J. Doe Inc. called.", "Refund is 3.5 USD, e.g. nothing."]
+            [
+                "Mr. Smith from J. Doe Inc. called.",
+                "Refund is 3.5 USD, e.g. nothing."
+            ]
         );
     }
 

@@ -219,7 +219,10 @@ impl ServiceAggregator {
         if let Some(a) = author {
             c.authors.insert(a);
         }
-        if let Some(rt) = r.rating.filter(|v| v.is_finite() && (1.0..=5.0).contains(v)) {
+        if let Some(rt) = r
+            .rating
+            .filter(|v| v.is_finite() && (1.0..=5.0).contains(v))
+        {
             c.ratings.push(rt);
             match author {
                 Some(a) => {
@@ -228,7 +231,10 @@ impl ServiceAggregator {
                 None => c.anonymous_raters += 1,
             }
         }
-        if let Some(sc) = r.score.filter(|v| v.is_finite() && (0.0..=10.0).contains(v)) {
+        if let Some(sc) = r
+            .score
+            .filter(|v| v.is_finite() && (0.0..=10.0).contains(v))
+        {
             match author {
                 Some(a) => {
                     let t = r.event_time.unwrap_or(i64::MIN);
@@ -267,8 +273,7 @@ impl ServiceAggregator {
         let k = k.max(1);
         let run_week = week_monday(date);
         // (monday, provider) → (department, client_type) → cell
-        let mut groups: BTreeMap<(NaiveDate, String), BTreeMap<(String, String), CellAcc>> =
-            BTreeMap::new();
+        let mut groups: Groups = BTreeMap::new();
         for ((w, p, d, c), acc) in &self.cells {
             let monday = w.unwrap_or(run_week);
             if !publishable(monday) {
@@ -329,7 +334,11 @@ fn fill(row: &mut Row, acc: &CellAcc, k: usize, csat_ok: bool, nps_ok: bool, top
                 negative_share: round4(t.negative as f64 / t.mentions as f64),
             })
             .collect();
-        stats.sort_by(|a, b| b.mentions.cmp(&a.mentions).then_with(|| a.topic.cmp(&b.topic)));
+        stats.sort_by(|a, b| {
+            b.mentions
+                .cmp(&a.mentions)
+                .then_with(|| a.topic.cmp(&b.topic))
+        });
         row.topics = Some(serde_json::to_string(&stats).expect("topic stats serialise"));
     }
 }
@@ -338,6 +347,10 @@ fn fill(row: &mut Row, acc: &CellAcc, k: usize, csat_ok: bool, nps_ok: bool, top
 /// suppression applied.
 /// Cell key across providers: (monday, provider, department, client_type).
 type CellKey = (NaiveDate, String, String, String);
+/// (monday, provider) → (department, client_type) → cell.
+type Groups = BTreeMap<(NaiveDate, String), BTreeMap<(String, String), CellAcc>>;
+/// Last week's (net_sentiment, negative_share, csat_mean).
+type Previous = (Option<f64>, Option<f64>, Option<f64>);
 
 /// Which cells are suppressed and why. Primary: fewer than `k` authors. Secondary, repeated until
 /// nothing changes: (a) under a published provider total the hidden cells must pool at least `k`
@@ -345,7 +358,7 @@ type CellKey = (NaiveDate, String, String, String);
 /// without a provider), the group minus its published provider cells must be empty or pool at
 /// least `k` authors. Each time, the smallest published cell of the group is suppressed.
 fn suppression(
-    groups: &BTreeMap<(NaiveDate, String), BTreeMap<(String, String), CellAcc>>,
+    groups: &Groups,
     k: usize,
     outside: &HashMap<(NaiveDate, String, String), HashSet<AuthorHash>>,
 ) -> HashMap<CellKey, &'static str> {
@@ -366,7 +379,11 @@ fn suppression(
             .iter()
             .filter(|(key, _)| !sup.contains_key(key))
             .min_by(|a, b| {
-                (a.1.authors.len(), a.1.responses, &a.0).cmp(&(b.1.authors.len(), b.1.responses, &b.0))
+                (a.1.authors.len(), a.1.responses, &a.0).cmp(&(
+                    b.1.authors.len(),
+                    b.1.responses,
+                    &b.0,
+                ))
             })
             .map(|x| x.0.clone())
     };
@@ -374,10 +391,14 @@ fn suppression(
         let mut changed = false;
         // (a) provider totals
         for ((m, p), cells) in groups {
-            let members: Vec<&(CellKey, &CellAcc)> =
-                all.iter().filter(|(key, _)| key.0 == *m && key.1 == *p).collect();
-            let total: HashSet<AuthorHash> =
-                cells.values().flat_map(|c| c.authors.iter().copied()).collect();
+            let members: Vec<&(CellKey, &CellAcc)> = all
+                .iter()
+                .filter(|(key, _)| key.0 == *m && key.1 == *p)
+                .collect();
+            let total: HashSet<AuthorHash> = cells
+                .values()
+                .flat_map(|c| c.authors.iter().copied())
+                .collect();
             if total.len() < k {
                 continue; // the total is suppressed too
             }
@@ -500,7 +521,7 @@ fn group_rows(
 /// then the latest earlier partition that has it.
 fn add_changes(rows: &mut [Row], out: &Path, date: NaiveDate) -> anyhow::Result<()> {
     type PKey = (NaiveDate, String, String, String);
-    let mut prev: HashMap<PKey, (Option<f64>, Option<f64>, Option<f64>)> = HashMap::new();
+    let mut prev: HashMap<PKey, Previous> = HashMap::new();
     for (pdate, dir) in partitions(&out.join(INTERNAL_SERVICE_WEEKLY))? {
         if pdate >= date {
             continue;
@@ -546,7 +567,12 @@ fn add_changes(rows: &mut [Row], out: &Path, date: NaiveDate) -> anyhow::Result<
     for r in rows.iter() {
         if let Some(m) = r.monday {
             prev.insert(
-                (m, r.provider.clone(), r.department.clone(), r.client_type.clone()),
+                (
+                    m,
+                    r.provider.clone(),
+                    r.department.clone(),
+                    r.client_type.clone(),
+                ),
                 (r.net, r.negative_share, r.csat_mean),
             );
         }
@@ -580,9 +606,15 @@ fn to_batch(rows: &[Row], k: usize) -> RecordBatch {
         Arc::new(Date32Array::from_iter_values(
             rows.iter().map(|r| date_to_days(monday(r))),
         )),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.provider.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.department.as_str()))),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.client_type.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.provider.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.department.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| r.client_type.as_str()),
+        )),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.level))),
         Arc::new(BooleanArray::from_iter(
             rows.iter().map(|r| Some(r.suppression.is_some())),
@@ -591,14 +623,18 @@ fn to_batch(rows: &[Row], k: usize) -> RecordBatch {
         Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| k as i64))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.responses))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.respondents))),
-        Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.negative_share))),
+        Arc::new(Float64Array::from_iter(
+            rows.iter().map(|r| r.negative_share),
+        )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.net))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.csat_mean))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.csat_top2))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.csat_n))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.nps))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.nps_n))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.topics.as_deref()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.topics.as_deref()),
+        )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.net_change))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.neg_change))),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.csat_change))),
@@ -607,7 +643,10 @@ fn to_batch(rows: &[Row], k: usize) -> RecordBatch {
 }
 
 /// Weeks (Mondays) present in partitions of `table_dir` dated before `date`.
-pub fn weeks_published_before(table_dir: &Path, date: NaiveDate) -> anyhow::Result<BTreeSet<NaiveDate>> {
+pub fn weeks_published_before(
+    table_dir: &Path,
+    date: NaiveDate,
+) -> anyhow::Result<BTreeSet<NaiveDate>> {
     let mut weeks = BTreeSet::new();
     for (pdate, dir) in partitions(table_dir)? {
         if pdate >= date {
