@@ -1396,6 +1396,18 @@ def write_readme(exp):
             lines.append(f"| {src} | `{b['file']}` | {where} | `{b['reason']}` | {what} |")
     lines += [
         "",
+        "## Internal services in the demo",
+        "",
+        "`service_desk` and `internal_csat` map `provider` from the queue / rated service through",
+        "`[organization.providers]` in demo.toml (`provider_reason = map:<value>`; the `Facilities` queue",
+        "is used as it is: `column:queue`; the `helpdesk` source's IT/HR queues likewise). Supplier e-mails",
+        "in `partner_emails_payments.csv` get Finance or Procurement from the text (`text:<term>`, taxonomy",
+        "`pipelines/departments.toml`). Distinct requesters per ISO week (W43 .. W46) follow `SERVICE_PLAN`",
+        "in the generator: every provider has cells of 5+ people (published), cells of 2-3 people",
+        "(suppressed) and so one `complementary` cell; Legal's W44 total has 3 people (suppressed point in",
+        "the trend). The demo date 2026-11-14 is a Saturday, so W46 is not published yet (weeks are",
+        "published once, when complete).",
+        "",
         "Expected totals: "
         + f"{exp['totals']['input_records']} input records, {exp['totals']['rejects']} rejects, {exp['totals']['signals']} signals; "
         + ", ".join(f"`{k}` × {v}" for k, v in exp["totals"]["rejects_by_reason"].items())
