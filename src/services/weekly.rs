@@ -387,28 +387,42 @@ fn suppression(
             })
             .map(|x| x.0.clone())
     };
+    // Members of each provider total and of each engagement_weekly group, computed once.
+    type Members<'a> = Vec<&'a (CellKey, &'a CellAcc)>;
+    let mut by_provider: BTreeMap<(NaiveDate, &str), Members> = BTreeMap::new();
+    let mut by_group: HashMap<(NaiveDate, &str, &str), Members> = HashMap::new();
+    for x in &all {
+        by_provider
+            .entry((x.0 .0, x.0 .1.as_str()))
+            .or_default()
+            .push(x);
+        by_group
+            .entry((x.0 .0, x.0 .2.as_str(), x.0 .3.as_str()))
+            .or_default()
+            .push(x);
+    }
+    let published_totals: Vec<&Members> = by_provider
+        .values()
+        .filter(|members| {
+            let total: HashSet<AuthorHash> = members
+                .iter()
+                .flat_map(|(_, c)| c.authors.iter().copied())
+                .collect();
+            total.len() >= k // a suppressed total reveals nothing
+        })
+        .collect();
+    let empty = Vec::new();
     loop {
         let mut changed = false;
         // (a) provider totals
-        for ((m, p), cells) in groups {
-            let members: Vec<&(CellKey, &CellAcc)> = all
-                .iter()
-                .filter(|(key, _)| key.0 == *m && key.1 == *p)
-                .collect();
-            let total: HashSet<AuthorHash> = cells
-                .values()
-                .flat_map(|c| c.authors.iter().copied())
-                .collect();
-            if total.len() < k {
-                continue; // the total is suppressed too
-            }
+        for members in &published_totals {
             let hidden: HashSet<AuthorHash> = members
                 .iter()
                 .filter(|(key, _)| sup.contains_key(key))
                 .flat_map(|(_, c)| c.authors.iter().copied())
                 .collect();
             if !hidden.is_empty() && hidden.len() < k {
-                if let Some(key) = smallest(&sup, &members) {
+                if let Some(key) = smallest(&sup, members) {
                     sup.insert(key, "complementary");
                     changed = true;
                 }
@@ -416,18 +430,17 @@ fn suppression(
         }
         // (b) engagement_weekly groups (department × client_type, all providers)
         for ((m, d, c), no_provider) in outside {
-            let members: Vec<&(CellKey, &CellAcc)> = all
-                .iter()
-                .filter(|(key, _)| key.0 == *m && key.2 == *d && key.3 == *c)
-                .collect();
+            let members = by_group
+                .get(&(*m, d.as_str(), c.as_str()))
+                .unwrap_or(&empty);
             let mut hidden: HashSet<AuthorHash> = no_provider.clone();
-            for (key, acc) in &members {
+            for (key, acc) in members.iter() {
                 if sup.contains_key(key) {
                     hidden.extend(acc.authors.iter().copied());
                 }
             }
             if !hidden.is_empty() && hidden.len() < k {
-                if let Some(key) = smallest(&sup, &members) {
+                if let Some(key) = smallest(&sup, members) {
                     sup.insert(key, "complementary");
                     changed = true;
                 }
