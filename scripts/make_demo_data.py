@@ -1093,6 +1093,218 @@ def make_reviews():
 
 
 # ======================================================================================
+# 5b. Internal services (issue #14): service-desk export with queues, internal CSAT survey,
+#     supplier e-mails about payments. A separate random stream, so the files above do not change.
+# ======================================================================================
+srng = random.Random(SEED + 14)
+# ISO weeks 2026-W43 .. W46 (W46 is still in progress on the demo date 2026-11-14: not published).
+WEEKS = [datetime(2026, 10, 19, tzinfo=timezone.utc) + timedelta(weeks=i) for i in range(4)]
+
+# provider -> week index -> share of negative answers (IT improves, HR gets worse).
+NEG_SHARE = {
+    "IT": [0.7, 0.5, 0.3, 0.2],
+    "HR": [0.2, 0.3, 0.5, 0.6],
+    "Facilities": [0.4, 0.4, 0.4, 0.35],
+    "Finance": [0.5, 0.5, 0.5, 0.5],
+    "Legal": [0.3, 0.3, 0.3, 0.3],
+}
+
+# (provider, requester department) -> distinct people per week. Cells under 5 are suppressed, and
+# each provider then loses its smallest published cell too (secondary suppression).
+SERVICE_PLAN = {
+    ("IT", "Sales"): [6, 6, 6, 6],
+    ("IT", "Operations"): [6, 6, 7, 6],
+    ("IT", "Logistics"): [5, 5, 5, 5],
+    ("IT", "Marketing"): [3, 3, 3, 3],
+    ("HR", "Sales"): [5, 5, 5, 5],
+    ("HR", "IT"): [6, 6, 6, 6],
+    ("HR", "Logistics"): [6, 6, 6, 6],
+    ("HR", "Operations"): [2, 2, 2, 2],
+    ("Facilities", "Logistics"): [6, 6, 6, 6],
+    ("Facilities", "Operations"): [6, 6, 6, 6],
+    ("Facilities", "Legal"): [2, 2, 2, 2],
+    ("Finance", "Sales"): [5, 5, 5, 5],
+    ("Finance", "Marketing"): [5, 5, 5, 5],
+    ("Legal", "Sales"): [5, 3, 5, 5],  # W44: a suppressed provider total in the trend
+}
+
+# Queue names as the service desk exports them -> mapped in demo.toml [organization.providers]
+# (Facilities is used as it is: provider_reason = column:queue).
+QUEUES = {"IT": ["TI-Suporte N1", "TI-Infraestrutura"], "HR": ["Folha de pagamento", "RH-Benefícios"], "Facilities": ["Facilities", "Manutenção predial"]}
+# "Which service are you rating?" in the CSAT survey -> mapped in demo.toml.
+SERVICE_NAMES = {"IT": "TI", "HR": "RH", "Facilities": "Facilities", "Finance": "Financeiro", "Legal": "Jurídico"}
+
+# Comments per provider and language: (positive, negative, mixed = praise then a complaint).
+SERVICE_TEXTS = {
+    "IT": {
+        "pt": (["O técnico resolveu o problema do notebook em minutos, excelente atendimento.",
+                "A VPN nova está rápida e estável, muito obrigado pelo suporte.",
+                "Trocaram meu computador no mesmo dia, atendimento nota dez."],
+               ["O sistema de chamados caiu de novo e ninguém responde há dias.",
+                "Meu notebook continua travando e o chamado foi fechado sem solução.",
+                "A VPN cai toda hora e o suporte demora uma semana para responder."],
+               ["O técnico foi muito educado. Mas o notebook continua travando toda manhã.",
+                "Gostei do novo portal. Porém o sistema de ponto ficou fora do ar dois dias."]),
+        "es": (["El técnico resolvió lo del portátil muy rápido, gracias.",
+                "La nueva VPN funciona perfecto, excelente soporte."],
+               ["El sistema se cae cada día y nadie contesta los tickets.",
+                "Mi computadora sigue sin funcionar y ya pasaron cinco días."],
+               ["La atención fue amable. Pero el sistema sigue lento y pierdo horas."]),
+        "en": (["The technician fixed my laptop within minutes, great service.",
+                "Quick and friendly support, the new VPN works perfectly."],
+               ["The ticketing system is down again and nobody answers.",
+                "My laptop keeps crashing and the ticket was closed without a fix."],
+               ["The support agent was polite. But my laptop still crashes every morning."]),
+    },
+    "HR": {
+        "pt": (["O RH explicou tudo sobre o plano de saúde com muita paciência, obrigado.",
+                "As férias foram aprovadas rapidinho, atendimento excelente."],
+               ["O pagamento das horas extras veio errado de novo e ninguém explica.",
+                "Meu benefício foi cancelado sem aviso, isso é um absurdo.",
+                "As férias aprovadas sumiram do sistema e o atendimento não resolve."],
+               ["A analista foi simpática. Mas o desconto errado no salário continua sem solução."]),
+        "es": (["Me ayudaron muy rápido con el certificado laboral, gracias."],
+               ["El pago de las horas extra llegó mal otra vez y nadie responde.",
+                "Perdieron mi solicitud de vacaciones por segunda vez."],
+               ["La atención fue cordial. Pero el bono sigue sin aparecer en el sueldo."]),
+        "en": (["HR sorted out my benefits enrollment in a day, thank you."],
+               ["My overtime pay is wrong again and nobody replies.",
+                "They lost my vacation request for the second time."],
+               ["The HR partner was kind. But my salary is still missing the bonus."]),
+    },
+    "Facilities": {
+        "pt": (["Consertaram o ar-condicionado da sala no mesmo dia, ótimo trabalho.",
+                "A limpeza do escritório melhorou muito, parabéns à equipe."],
+               ["O ar-condicionado do terceiro andar está quebrado há duas semanas.",
+                "As cadeiras novas são desconfortáveis e ninguém responde o chamado.",
+                "O estacionamento continua sem iluminação e é perigoso à noite."],
+               ["A equipe veio rápido. Mas o ar-condicionado voltou a pingar no dia seguinte."]),
+        "es": (["Arreglaron el aire acondicionado muy rápido, gracias."],
+               ["El aire acondicionado de la oficina no funciona desde hace semanas."],
+               ["Vinieron enseguida. Pero la silla nueva sigue rota."]),
+        "en": (["They fixed the office air conditioning the same day, great job."],
+               ["The office is freezing and the air conditioning ticket is ignored."],
+               ["The team came quickly. But the desk is still broken."]),
+    },
+    "Finance": {
+        "pt": (["O reembolso da viagem caiu em dois dias, muito bom.",
+                "O financeiro respondeu rápido sobre a nota fiscal, obrigado."],
+               ["Meu reembolso está atrasado há um mês e ninguém dá retorno.",
+                "O cartão corporativo foi bloqueado sem aviso, péssimo atendimento."],
+               ["O time foi atencioso. Mas o reembolso de outubro ainda não foi pago."]),
+        "es": (["El reembolso llegó rápido, gracias."],
+               ["Mi reembolso lleva un mes de retraso y nadie responde."],
+               ["Fueron amables. Pero el reembolso sigue pendiente."]),
+        "en": (["My travel reimbursement was paid in two days, thanks."],
+               ["My reimbursement is a month late and nobody answers."],
+               ["They were friendly. But the reimbursement is still pending."]),
+    },
+    "Legal": {
+        "pt": (["O jurídico revisou o contrato do fornecedor em um dia, excelente."],
+               ["O contrato está parado no jurídico há três semanas."],
+               ["A revisão foi cuidadosa. Mas o prazo de três semanas atrasou o projeto."]),
+        "es": (["Revisaron el contrato muy rápido, excelente."],
+               ["El contrato lleva tres semanas detenido."],
+               ["La revisión fue cuidadosa. Pero el plazo retrasó el proyecto."]),
+        "en": (["Legal reviewed the supplier contract in a day, excellent."],
+               ["The contract has been stuck for three weeks."],
+               ["The review was thorough. But three weeks delayed the project."]),
+    },
+}
+
+SUPPLIERS = [
+    "financeiro@steelworks.example", "comercial@steelworks.example", "k.weber@steelworks.example",
+    "contas@acoforte.example", "vendas@acoforte.example", "cobranca@embalagens-sul.example",
+]
+SUPPLIER_MAILS = {
+    "neg": [
+        ("Fatura {n} vencida", "Prezados, a fatura {n} venceu há {d} dias e o pagamento ainda não foi feito. Precisamos de uma posição do financeiro."),
+        ("Pagamento em atraso - NF {n}", "A nota fiscal {n} está em aberto há {d} dias. Sem o pagamento não conseguimos liberar o próximo lote."),
+        ("Overdue invoice {n}", "Hello, invoice {n} is {d} days overdue. Please confirm the payment date with accounts payable."),
+        ("Factura {n} pendiente", "La factura {n} lleva {d} días vencida y nadie de finanzas responde."),
+    ],
+    "pos": [
+        ("Pagamento recebido - NF {n}", "Confirmamos o recebimento do pagamento da nota fiscal {n}. Obrigado pela agilidade do financeiro."),
+        ("Invoice {n} paid", "Thanks, invoice {n} was paid ahead of schedule. Great working with your finance team."),
+    ],
+}
+
+
+def service_time(week, lo=8, hi=19):
+    d = srng.randrange(6 if week == 3 else 7)  # W46 ends on the demo date (2026-11-14, a Saturday)
+    return WEEKS[week] + timedelta(days=d, seconds=srng.randint(lo * 3600, hi * 3600 - 1))
+
+
+def service_comment(provider, lang, negative):
+    pos, neg, mixed = SERVICE_TEXTS[provider].get(lang) or SERVICE_TEXTS[provider]["pt"]
+    return srng.choice(neg + mixed) if negative else srng.choice(pos)
+
+
+def make_internal_services():
+    desk, csat = [], []
+    for (provider, dept), counts in SERVICE_PLAN.items():
+        people = EMPLOYEES[dept]
+        for week, n in enumerate(counts):
+            for email, lang in srng.sample(people, n):
+                negative = srng.random() < NEG_SHARE[provider][week]
+                text = service_comment(provider, lang, negative)
+                rating = srng.choice([1, 2, 2, 3]) if negative else srng.choice([4, 4, 5, 5, 5])
+                t = service_time(week)
+                if provider in QUEUES and srng.random() < 0.55:
+                    desk.append({
+                        "ticket": f"SD-{7001 + len(desk)}",
+                        "opened_at": t.strftime("%Y-%m-%d %H:%M:%S"),
+                        "requester": email,
+                        "requester_dept": dept,
+                        "queue": srng.choice(QUEUES[provider]),
+                        "csat": str(rating) if srng.random() < 0.7 else "",
+                        "comment": text,
+                    })
+                else:
+                    nps = srng.choice([0, 2, 3, 4, 5, 6]) if negative else srng.choice([7, 8, 9, 9, 10, 10])
+                    csat.append({
+                        "response_id": f"CS-{3001 + len(csat)}",
+                        "submitted_at": t.isoformat(),
+                        "email": email,
+                        "dept": dept,
+                        "service": SERVICE_NAMES[provider],
+                        "rating": str(rating),
+                        "recommend": str(nps),
+                        "comment": text,
+                    })
+    desk.sort(key=lambda r: r["opened_at"])
+    csat.sort(key=lambda r: r["submitted_at"])
+    for name, rows, src in [("service_desk_export.csv", desk, "service_desk"), ("internal_csat_2026-11.csv", csat, "internal_csat")]:
+        with open(os.path.join(DEMO, name), "w", encoding="utf-8", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0].keys()), lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)
+        TOTALS[src] = len(rows)
+
+    # Supplier e-mails about payments (provider Finance from the text): 5 supplier people in W43,
+    # 3 in W44 (suppressed), 6 in W45 and W46; 2 about purchase orders (Procurement, suppressed).
+    mails = []
+    for week, n, neg in [(0, 5, 0.8), (1, 3, 0.8), (2, 6, 0.7), (3, 6, 0.5)]:
+        for frm in srng.sample(SUPPLIERS, n):
+            subj, body = srng.choice(SUPPLIER_MAILS["neg" if srng.random() < neg else "pos"])
+            num = srng.randint(10000, 99999)
+            t = service_time(week, 9, 18)
+            mails.append([f"<pay{len(mails) + 1}.{num}@mail.example>", str(int(t.timestamp())), frm,
+                          subj.format(n=num, d=srng.randint(20, 60)), body.format(n=num, d=srng.randint(20, 60))])
+    for frm in srng.sample(SUPPLIERS, 2):
+        t = service_time(2, 9, 18)
+        mails.append([f"<po{len(mails) + 1}@mail.example>", str(int(t.timestamp())), frm, "Pedido de compra parado",
+                      "O pedido de compra está parado no portal há uma semana aguardando aprovação."])
+    mails.sort(key=lambda r: int(r[1]))
+    with open(os.path.join(DEMO, "partner_emails_payments.csv"), "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["message_id", "received_at", "from", "subject", "body"])
+        w.writerows(mails)
+    TOTALS["partner_emails"] += len(mails)
+    return {"service_desk": len(desk), "internal_csat": len(csat), "supplier_payment_mails": len(mails)}
+
+
+# ======================================================================================
 # 6. Roster
 # ======================================================================================
 def make_roster():
@@ -1134,6 +1346,7 @@ def write_expected():
         },
         "broken_records": BROKEN,
         "spike": {"date": "2026-11-14", "brand": "Acme", "topic": "delivery", "segment": "external"},
+        "internal_services": {"weeks_published_on_2026-11-14": ["2026-W43", "2026-W44", "2026-W45"], "week_in_progress": "2026-W46", "plan": {f"{p} <- {d}": c for (p, d), c in SERVICE_PLAN.items()}, "note": "distinct requesters per ISO week W43..W46; cells under 5 suppressed, plus one complementary cell per provider; Legal W44 total suppressed"},
         "hr_groups": {"Legal": 3, "Finance": 5, "note": "distinct survey authors; Legal < min_group_size (5) must be suppressed, Finance (=5) shown"},
     }
     with open(os.path.join(DEMO, "EXPECTED.json"), "w", encoding="utf-8") as f:
@@ -1160,7 +1373,9 @@ def write_readme(exp):
         "|---|---|---|---|---|",
         f"| `demo/survey_2026-11.csv` | employee_survey | internal | {s['employee_survey']['input_records']} | employee survey (eNPS 0-10 + comment); one respondent per row; Legal has only 3 respondents (suppressed by `min_group_size = 5`), Finance exactly 5 |",
         f"| `demo/helpdesk_tickets.jsonl` | helpdesk | auto | {s['helpdesk']['input_records']} | IT/HR tickets from employees (acme domains), contractors/outsourced staff (roster) and 2 customers who wrote by mistake (external) |",
-        f"| `demo/partner_emails.csv` | partner_emails | auto | {s['partner_emails']['input_records']} | e-mails from the supplier (steelworks.example), the logistics partner (logistica-parceira.example), investors (roster) and one steelworks address the roster overrides to partner |",
+        f"| `demo/partner_emails*.csv` | partner_emails | auto | {s['partner_emails']['input_records']} | e-mails from the supplier (steelworks.example), the logistics partner (logistica-parceira.example), investors (roster) and one steelworks address the roster overrides to partner; `partner_emails_payments.csv`: supplier e-mails about late payments and purchase orders (provider Finance / Procurement from the text), 2026-10-19 .. 2026-11-13 |",
+        f"| `demo/service_desk_export.csv` | service_desk | internal | {s['service_desk']['input_records']} | service-desk tickets with IT, HR and Facilities queues (`provider` from the queue through `[organization.providers]`), optional 1-5 CSAT, pt/es/en comments, ISO weeks 2026-W43 .. W46 |",
+        f"| `demo/internal_csat_2026-11.csv` | internal_csat | internal | {s['internal_csat']['input_records']} | internal CSAT survey: which service (TI, RH, Facilities, Financeiro, Jurídico), rating 1-5, would-recommend 0-10 (internal NPS), comment in pt/es/en, often praise then a complaint (aspects) |",
         f"| `demo/mentions.jsonl` | social_mentions | external | {s['social_mentions']['input_records']} | social posts about Acme/AcmePay and competitors; spike of negative delivery mentions on 2026-11-14; two posts carry HTML (`<script>`, `<img onerror>`) the HTML report must escape |",
         f"| `demo/reviews.parquet` | product_reviews | external | {s['product_reviews']['input_records']} | product reviews, 1-5 stars |",
         "| `demo/people.csv` | (roster) | | | contractors, outsourced staff, investors, one partner override |",
@@ -1181,6 +1396,18 @@ def write_readme(exp):
             lines.append(f"| {src} | `{b['file']}` | {where} | `{b['reason']}` | {what} |")
     lines += [
         "",
+        "## Internal services in the demo",
+        "",
+        "`service_desk` and `internal_csat` map `provider` from the queue / rated service through",
+        "`[organization.providers]` in demo.toml (`provider_reason = map:<value>`; the `Facilities` queue",
+        "is used as it is: `column:queue`; the `helpdesk` source's IT/HR queues likewise). Supplier e-mails",
+        "in `partner_emails_payments.csv` get Finance or Procurement from the text (`text:<term>`, taxonomy",
+        "`pipelines/departments.toml`). Distinct requesters per ISO week (W43 .. W46) follow `SERVICE_PLAN`",
+        "in the generator: every provider has cells of 5+ people (published), cells of 2-3 people",
+        "(suppressed) and so one `complementary` cell; Legal's W44 total has 3 people (suppressed point in",
+        "the trend). The demo date 2026-11-14 is a Saturday, so W46 is not published yet (weeks are",
+        "published once, when complete).",
+        "",
         "Expected totals: "
         + f"{exp['totals']['input_records']} input records, {exp['totals']['rejects']} rejects, {exp['totals']['signals']} signals; "
         + ", ".join(f"`{k}` × {v}" for k, v in exp["totals"]["rejects_by_reason"].items())
@@ -1198,6 +1425,7 @@ def main():
     make_partner_emails()
     make_mentions()
     make_reviews()
+    services = make_internal_services()
     make_roster()
     exp = write_expected()
     write_readme(exp)

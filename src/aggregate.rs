@@ -34,7 +34,13 @@
 //! published (they would let a suppressed group be recovered by subtraction); every signal belongs to
 //! exactly one row, and each run covers different signals, so no two published numbers overlap.
 //! Inside a published group, a topic is listed only when at least `min_group_size` distinct authors
-//! mentioned it, and eNPS only when at least `min_group_size` respondents gave a score.
+//! mentioned it, and eNPS only when at least `min_group_size` respondents gave a score (scores on
+//! signals about an internal service are internal NPS answers and do not count). A topic's
+//! `negative_share` uses the sentiment of the sentences that raised it (aspects) when present.
+//! Weeks are published once, when complete ([`publishable_weeks`]).
+//!
+//! ## internal_service_weekly (internal signals with a provider)
+//! See [`crate::services::weekly`].
 
 use crate::enrich::{BrandKind, BrandMatcher};
 use crate::record::{Segment, Sentiment, Signal};
@@ -193,7 +199,8 @@ pub fn iso_week_label(d: NaiveDate) -> String {
     format!("{:04}-W{:02}", w.year(), w.week())
 }
 
-fn week_monday(d: NaiveDate) -> NaiveDate {
+/// The Monday of the ISO week of `d`.
+pub fn week_monday(d: NaiveDate) -> NaiveDate {
     let w = d.iso_week();
     NaiveDate::from_isoywd_opt(w.year(), w.week(), Weekday::Mon).expect("valid ISO week")
 }
@@ -252,6 +259,8 @@ struct GroupAcc {
     /// Latest 0–10 score per author: (event time, arrival order, score).
     latest_score: HashMap<AuthorHash, (i64, u64, f64)>,
     anonymous_scores: Vec<f64>,
+    /// Authors of the signals without a provider (secondary suppression of internal_service_weekly).
+    no_provider_authors: HashSet<AuthorHash>,
 }
 
 type BrandKey = (NaiveDate, String, String, String);
@@ -264,6 +273,7 @@ pub struct Aggregator {
     brands: BrandMatcher,
     brand_acc: BTreeMap<(Option<NaiveDate>, String, String, String), BrandAcc>,
     groups: BTreeMap<(Option<NaiveDate>, String, String), GroupAcc>,
+    services: crate::services::weekly::ServiceAggregator,
     seen: u64,
 }
 
@@ -275,6 +285,7 @@ impl AggregateConfig {
             brands,
             brand_acc: BTreeMap::new(),
             groups: BTreeMap::new(),
+            services: Default::default(),
             seen: 0,
         }
     }
@@ -349,8 +360,12 @@ impl Aggregator {
                 }
                 g.score_sum += sc.sentiment_score as f64;
                 let author = author_key(r.author.as_deref());
+                self.services.observe(signal, author);
                 if let Some(a) = author {
                     g.authors.insert(a);
+                    if signal.enrichment.provider.is_none() {
+                        g.no_provider_authors.insert(a);
+                    }
                 }
                 if signal.enrichment.attrition_risk == Some(true) {
                     g.attrition += 1;
@@ -358,16 +373,22 @@ impl Aggregator {
                 for t in &signal.enrichment.topics {
                     let ta = g.topics.entry(t.clone()).or_default();
                     ta.mentions += 1;
-                    if sc.sentiment == Sentiment::Negative {
+                    let aspects = signal.enrichment.aspects.as_deref();
+                    if crate::services::aspects::topic_sentiment(aspects, t, sc.sentiment)
+                        == Sentiment::Negative
+                    {
                         ta.negative += 1;
                     }
                     if let Some(a) = author {
                         ta.authors.insert(a);
                     }
                 }
+                // A 0–10 score on a signal about an internal service rates that service (internal
+                // NPS in internal_service_weekly), not the employer: it is not an eNPS answer.
                 if let Some(score) = r
                     .score
                     .filter(|s| s.is_finite() && (0.0..=10.0).contains(s))
+                    .filter(|_| signal.enrichment.provider.is_none())
                 {
                     match author {
                         Some(a) => {
@@ -388,11 +409,19 @@ impl Aggregator {
     /// `out` is the published output root, read for earlier runs' aggregates (spike history).
     /// Both tables are always returned (possibly empty, so a re-run replaces stale rows).
     pub fn finish(self, out: &Path, date: NaiveDate) -> anyhow::Result<Vec<(String, RecordBatch)>> {
+        use crate::services::weekly::INTERNAL_SERVICE_WEEKLY;
         let brand_daily = self.brand_daily(out, date)?;
-        let weekly = self.engagement_weekly(date);
+        let engagement_rule = publishable_weeks(&out.join(ENGAGEMENT_WEEKLY), date)?;
+        let weekly = self.engagement_weekly(date, &engagement_rule);
+        let service_rule = publishable_weeks(&out.join(INTERNAL_SERVICE_WEEKLY), date)?;
+        let outside = self.published_groups_outside_services(date, &engagement_rule);
+        let services =
+            self.services
+                .finish(out, date, self.cfg.min_group_size, &service_rule, &outside)?;
         Ok(vec![
             (BRAND_DAILY.to_string(), brand_daily),
             (ENGAGEMENT_WEEKLY.to_string(), weekly),
+            (INTERNAL_SERVICE_WEEKLY.to_string(), services),
         ])
     }
 
@@ -542,12 +571,44 @@ impl Aggregator {
         Ok(RecordBatch::try_new(brand_daily_schema(), cols)?)
     }
 
-    fn engagement_weekly(&self, date: NaiveDate) -> RecordBatch {
+    /// Per engagement_weekly group this run publishes: the authors of its signals without a
+    /// provider (what `group − published provider cells` pools besides suppressed cells).
+    fn published_groups_outside_services(
+        &self,
+        date: NaiveDate,
+        publishable: &dyn Fn(NaiveDate) -> bool,
+    ) -> HashMap<GroupKey, HashSet<AuthorHash>> {
+        let k = self.cfg.min_group_size.max(1);
+        let run_week = week_monday(date);
+        let mut groups: BTreeMap<GroupKey, Vec<&GroupAcc>> = BTreeMap::new();
+        for ((w, d, c), g) in &self.groups {
+            let w = w.unwrap_or(run_week);
+            if publishable(w) {
+                groups.entry((w, d.clone(), c.clone())).or_default().push(g);
+            }
+        }
+        groups
+            .into_iter()
+            .filter_map(|(key, parts)| {
+                let g = merge_groups(&parts);
+                (g.authors.len() >= k).then_some((key, g.no_provider_authors))
+            })
+            .collect()
+    }
+
+    fn engagement_weekly(
+        &self,
+        date: NaiveDate,
+        publishable: &dyn Fn(NaiveDate) -> bool,
+    ) -> RecordBatch {
         let k = self.cfg.min_group_size.max(1);
         // Resolve null event weeks to the run date's week, merging groups.
         let run_week = week_monday(date);
         let mut groups: BTreeMap<GroupKey, Vec<&GroupAcc>> = BTreeMap::new();
         for ((w, d, c), g) in &self.groups {
+            if !publishable(w.unwrap_or(run_week)) {
+                continue;
+            }
             groups
                 .entry((w.unwrap_or(run_week), d.clone(), c.clone()))
                 .or_default()
@@ -667,8 +728,25 @@ fn merge_groups(parts: &[&GroupAcc]) -> GroupAcc {
             }
         }
         g.anonymous_scores.extend(&p.anonymous_scores);
+        g.no_provider_authors
+            .extend(p.no_provider_authors.iter().copied());
     }
     g
+}
+
+/// The rule against differencing weekly tables (`engagement_weekly`, `internal_service_weekly`):
+/// a run dated `date` publishes a week only when the week is complete (its Sunday is before
+/// `date`) and no partition of the table dated before `date` has it already. So each week is
+/// published once, from one set of signals: two nights never carry two versions of a week that a
+/// reader could subtract. A re-run of the same date replaces its own partition and may publish the
+/// same weeks again. Signals of a week in progress, or of a week published earlier (late
+/// arrivals), stay in `signals/` but are not aggregated by this run.
+pub fn publishable_weeks(
+    table_dir: &Path,
+    date: NaiveDate,
+) -> anyhow::Result<impl Fn(NaiveDate) -> bool> {
+    let done = crate::services::weekly::weeks_published_before(table_dir, date)?;
+    Ok(move |monday: NaiveDate| monday + Duration::days(7) <= date && !done.contains(&monday))
 }
 
 /// Mean and population standard deviation.

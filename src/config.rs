@@ -33,6 +33,8 @@ pub struct PipelineSection {
     pub name: String,
     /// Output root; relative paths resolve against the pipeline file's folder.
     pub output: Option<String>,
+    /// Aspect-level sentiment (see "Internal services and aspects" below); default true.
+    pub aspects: Option<bool>,
 }
 
 /// `[model]`
@@ -70,6 +72,11 @@ pub struct OrganizationSection {
     pub spike_k: Option<f64>,
     /// Topic taxonomy file (default: the built-in pipelines/topics.toml).
     pub topics: Option<String>,
+    /// Department taxonomy for `provider` detection (default: the built-in pipelines/departments.toml).
+    pub departments: Option<String>,
+    /// `[organization.providers]`: provider column value → provider name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, String>,
 }
 
 /// Input formats.
@@ -108,6 +115,8 @@ pub struct Columns {
     pub reach: Option<String>,
     pub rating: Option<String>,
     pub score: Option<String>,
+    /// The internal department or service the record is about (helpdesk queue, assigned group).
+    pub provider: Option<String>,
 }
 
 /// `[[source]]`
@@ -194,6 +203,8 @@ pub struct Plan {
     pub min_group_size: usize,
     pub spike_k: f64,
     pub sources: Vec<SourcePlan>,
+    /// Internal services and aspects (see [`ServicePlan`]).
+    pub services: ServicePlan,
     /// SHA-256 of the pipeline file bytes and the overrides that change results.
     pub config_hash: String,
     /// Guard rails checked before the commit (see [`GuardPlan`]).
@@ -424,6 +435,8 @@ impl Plan {
         let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
         let guard = GuardPlan::build(&file).map_err(invalid)?;
 
+        let services = ServicePlan::build(&file, &base).map_err(invalid)?;
+
         let mut h = Sha256::new();
         h.update(&bytes);
         h.update(model.as_bytes());
@@ -445,6 +458,7 @@ impl Plan {
             min_group_size,
             spike_k,
             sources,
+            services,
             config_hash,
             guard,
         })
@@ -456,6 +470,52 @@ impl Plan {
             .iter()
             .map(|s| (s.name.clone(), s.files.clone()))
             .collect()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Internal services and aspects (issue #14): `[pipeline] aspects`, `[organization] departments`,
+// `[organization.providers]` and `[source.columns] provider`.
+// ------------------------------------------------------------------------------------------------
+
+/// What the provider and aspect stages need, checked.
+#[derive(Debug, Clone)]
+pub struct ServicePlan {
+    /// Score every sentence and fill the `aspects` column (`[pipeline] aspects`, default true).
+    pub aspects: bool,
+    /// Department taxonomy file; None = the built-in pipelines/departments.toml.
+    pub departments: Option<PathBuf>,
+    /// Provider column value → provider name (`[organization.providers]`).
+    pub providers: BTreeMap<String, String>,
+}
+
+impl ServicePlan {
+    fn build(file: &PipelineFile, base: &Path) -> Result<ServicePlan, String> {
+        let org = &file.organization;
+        let departments = org.departments.as_ref().map(|t| base.join(t));
+        if let Some(t) = &departments {
+            if !t.is_file() {
+                return Err(format!(
+                    "[organization] departments {} does not exist; point it at a copy of pipelines/departments.toml or remove it",
+                    t.display()
+                ));
+            }
+        }
+        for (value, provider) in &org.providers {
+            if value.trim().is_empty() || provider.trim().is_empty() {
+                return Err(format!(
+                    "[organization.providers] {value:?} = {provider:?}: both the column value and the provider name must be non-empty"
+                ));
+            }
+        }
+        if !org.providers.is_empty() && file.source.iter().all(|s| s.columns.provider.is_none()) {
+            return Err("[organization.providers] is set but no source maps a provider column; add provider = \"<column>\" to a [source.columns] table".into());
+        }
+        Ok(ServicePlan {
+            aspects: file.pipeline.aspects.unwrap_or(true),
+            departments,
+            providers: org.providers.clone(),
+        })
     }
 }
 
@@ -529,6 +589,49 @@ text = "text"
             .to_string();
         assert!(e.contains("matches no file"), "{e}");
         assert!(e.contains("source 's'"), "{e}");
+    }
+
+    #[test]
+    fn services_block_aspects_switch_provider_map_and_departments() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        std::fs::create_dir(d.path().join("m")).unwrap();
+        write(&d.path().join("data"), "a.csv", "id,text\n");
+        let p = write(d.path(), "p.toml", OK);
+        let plan = Plan::build(&p, &Overrides::default()).unwrap();
+        assert!(plan.services.aspects, "aspects are on by default");
+        assert!(plan.services.providers.is_empty() && plan.services.departments.is_none());
+
+        let off = OK.replace("name = \"t\"", "name = \"t\"\naspects = false");
+        let p = write(d.path(), "off.toml", &off);
+        assert!(
+            !Plan::build(&p, &Overrides::default())
+                .unwrap()
+                .services
+                .aspects
+        );
+
+        // A value map without any provider column is a mistake worth naming.
+        let map = format!("{OK}\n[organization.providers]\n\"TI-N1\" = \"IT\"\n");
+        let p = write(d.path(), "map.toml", &map);
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no source maps a provider column"), "{e}");
+        let ok = map.replace("text = \"text\"", "text = \"text\"\nprovider = \"queue\"");
+        let p = write(d.path(), "map_ok.toml", &ok);
+        let plan = Plan::build(&p, &Overrides::default()).unwrap();
+        assert_eq!(plan.services.providers["TI-N1"], "IT");
+
+        let missing = OK.replace(
+            "[[source]]",
+            "[organization]\ndepartments = \"nope.toml\"\n[[source]]",
+        );
+        let p = write(d.path(), "dep.toml", &missing);
+        let e = Plan::build(&p, &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("departments") && e.contains("nope.toml"), "{e}");
     }
 
     #[test]

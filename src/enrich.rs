@@ -310,7 +310,7 @@ impl Taxonomy {
 }
 
 /// A TOML table with its keys in file order (topic order in the file is the order in `topics`).
-struct Ordered<V>(Vec<(String, V)>);
+pub(crate) struct Ordered<V>(pub(crate) Vec<(String, V)>);
 
 impl<'de, V: serde::Deserialize<'de>> serde::Deserialize<'de> for Ordered<V> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -554,6 +554,7 @@ impl Enricher {
                     brand_mentioned: None,
                     competitor_mentioned: None,
                     author_id,
+                    ..Default::default()
                 }
             }
             Segment::External => {
@@ -565,6 +566,7 @@ impl Enricher {
                     brand_mentioned: Some(b),
                     competitor_mentioned: Some(c),
                     author_id: record.author.clone(),
+                    ..Default::default()
                 }
             }
         }

@@ -291,6 +291,7 @@ impl Extractor {
             reach,
             rating,
             score,
+            provider: text_of(&c.provider),
         })
     }
 
@@ -448,6 +449,7 @@ fn configured_columns(c: &Columns) -> Vec<(&'static str, String)> {
         ("reach", &c.reach),
         ("rating", &c.rating),
         ("score", &c.score),
+        ("provider", &c.provider),
     ] {
         if let Some(col) = col {
             v.push((f, col.clone()));

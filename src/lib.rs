@@ -22,6 +22,7 @@ pub mod report;
 pub mod route;
 pub mod schema;
 pub mod score;
+pub mod services;
 pub mod sink;
 pub mod summary;
 pub mod timefmt;

@@ -244,6 +244,11 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     }
     .build();
 
+    // Internal services and aspects (issue #14).
+    let services = crate::services::Services::build(&plan.services)
+        .context("cannot build the provider and aspect stage")?;
+    let mut sentences_scored = 0u64;
+
     let t_model = Instant::now();
     let scorer = ScorerConfig {
         model: plan.model.clone(),
@@ -360,11 +365,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         }
         let texts: Vec<&str> = accepted.iter().map(|(_, r)| r.text.as_str()).collect();
         let t = Instant::now();
+        // Whole texts and their sentences go to the model in one call (same token-budget batches).
+        let sentences = crate::services::aspects::SentenceBatch::new(&texts, services.aspects);
+        sentences_scored += sentences.extra() as u64;
         let scored = match crate::publish::fault::point("score:chunk")
             .map_err(anyhow::Error::from)
-            .and_then(|_| scorer.score(&texts))
+            .and_then(|_| scorer.score(&sentences.texts(&texts)))
         {
-            Ok(s) => s,
+            Ok(s) => sentences.unpack(s, texts.len()),
             Err(e) => {
                 failure = Some(e.context("scoring failed (nothing was published)"));
                 break;
@@ -375,7 +383,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             .score
             .inc(scored.len() as u64 + rejects.len() as u64);
         let mut signals = Vec::with_capacity(accepted.len());
-        for ((fi, mut record), scored) in accepted.into_iter().zip(scored) {
+        for ((fi, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
             let si = files[fi].0;
             let routing = router.route(&plan.sources[si], &record);
             if record.department.is_none() {
@@ -392,7 +400,16 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 .as_deref()
                 .and_then(lang::parse_declared)
                 .unwrap_or_else(|| lang::detect(&record.text));
-            let enrichment = enricher.enrich(&record, &routing, language, &scored);
+            let mut enrichment = enricher.enrich(&record, &routing, language, &scored);
+            let taxonomy = enricher.taxonomy();
+            services.annotate(
+                &plan.sources[si],
+                &record,
+                &routing,
+                taxonomy,
+                &sents,
+                &mut enrichment,
+            );
             let signal = Signal {
                 record,
                 routing,
@@ -480,6 +497,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             },
             "reject_reasons": stats.rejects_by_reason(),
             "truncated": stats.truncated,
+            "sentences_scored": sentences_scored,
         },
         "timings_s": {
             "model_load": model_load_s,

@@ -183,6 +183,8 @@ pub struct InputRecord {
     pub reach: Option<i64>,
     pub rating: Option<f64>,
     pub score: Option<f64>,
+    /// Provider column value as read (`[source.columns] provider`), before the value map.
+    pub provider: Option<String>,
 }
 
 /// Result of routing one record.
@@ -221,6 +223,25 @@ pub struct Enrichment {
     pub competitor_mentioned: Option<bool>,
     /// What is published as `author_id`: a keyed pseudonym for internal authors, the handle for external ones.
     pub author_id: Option<String>,
+    /// The internal service the signal is about (see [`crate::services`]).
+    pub provider: Option<String>,
+    /// Why: `column:<name>`, `map:<value>` or `text:<term>`.
+    pub provider_reason: Option<String>,
+    /// Sentiment per topic and provider, one entry per (sentence, topic or provider); None when
+    /// aspects are turned off (`[pipeline] aspects = false`).
+    pub aspects: Option<Vec<Aspect>>,
+}
+
+/// One aspect: a topic or a provider raised in one sentence, with that sentence's sentiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Aspect {
+    /// Exactly one of `topic` and `provider` is set.
+    pub topic: Option<String>,
+    pub provider: Option<String>,
+    pub sentiment: Sentiment,
+    pub sentiment_score: f32,
+    /// 0-based index of the sentence in the text.
+    pub sentence: u32,
 }
 
 /// A scored, routed, enriched record ready for the sink.

@@ -5,10 +5,10 @@
 
 use crate::record::{Reject, Signal};
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, Int32Builder, Int64Builder,
+    ListBuilder, StringBuilder, StructBuilder, TimestampMicrosecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use std::sync::{Arc, OnceLock};
 
@@ -58,9 +58,28 @@ pub fn signal_schema() -> SchemaRef {
             i("engagement"),
             Field::new("brand_mentioned", DataType::Boolean, true),
             Field::new("competitor_mentioned", DataType::Boolean, true),
+            s("provider", true),
+            s("provider_reason", true),
+            Field::new("aspects", DataType::List(Arc::new(aspect_item())), true),
         ]))
     })
     .clone()
+}
+
+/// The struct of one `aspects` entry: `topic` or `provider` (one of them set), `sentiment`,
+/// `sentiment_score` and `sentence` (0-based index of the sentence in `text`).
+pub fn aspect_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("topic", DataType::Utf8, true),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("sentiment", DataType::Utf8, false),
+        Field::new("sentiment_score", DataType::Float32, false),
+        Field::new("sentence", DataType::Int32, false),
+    ])
+}
+
+fn aspect_item() -> Field {
+    Field::new("item", DataType::Struct(aspect_fields()), true)
 }
 
 /// Schema of `rejects/date=*/part-*.parquet`.
@@ -118,6 +137,10 @@ pub fn signals_to_batch<'a>(
     let mut engagement = Int64Builder::with_capacity(n);
     let mut brand_m = BooleanBuilder::with_capacity(n);
     let mut comp_m = BooleanBuilder::with_capacity(n);
+    let mut provider = StringBuilder::new();
+    let mut provider_reason = StringBuilder::new();
+    let mut aspects = ListBuilder::new(StructBuilder::from_fields(aspect_fields(), 0))
+        .with_field(Arc::new(aspect_item()));
 
     for s in signals {
         let r = &s.record;
@@ -155,6 +178,33 @@ pub fn signals_to_batch<'a>(
         engagement.append_option(s.enrichment.engagement);
         brand_m.append_option(s.enrichment.brand_mentioned);
         comp_m.append_option(s.enrichment.competitor_mentioned);
+        provider.append_option(s.enrichment.provider.as_deref());
+        provider_reason.append_option(s.enrichment.provider_reason.as_deref());
+        match &s.enrichment.aspects {
+            None => aspects.append_null(),
+            Some(list) => {
+                let st = aspects.values();
+                for a in list {
+                    st.field_builder::<StringBuilder>(0)
+                        .expect("topic")
+                        .append_option(a.topic.as_deref());
+                    st.field_builder::<StringBuilder>(1)
+                        .expect("provider")
+                        .append_option(a.provider.as_deref());
+                    st.field_builder::<StringBuilder>(2)
+                        .expect("sentiment")
+                        .append_value(a.sentiment.as_str());
+                    st.field_builder::<Float32Builder>(3)
+                        .expect("sentiment_score")
+                        .append_value(a.sentiment_score);
+                    st.field_builder::<Int32Builder>(4)
+                        .expect("sentence")
+                        .append_value(a.sentence as i32);
+                    st.append(true);
+                }
+                aspects.append(true);
+            }
+        }
     }
 
     let cols: Vec<ArrayRef> = vec![
@@ -189,6 +239,9 @@ pub fn signals_to_batch<'a>(
         Arc::new(engagement.finish()),
         Arc::new(brand_m.finish()),
         Arc::new(comp_m.finish()),
+        Arc::new(provider.finish()),
+        Arc::new(provider_reason.finish()),
+        Arc::new(aspects.finish()),
     ];
     RecordBatch::try_new(signal_schema(), cols).expect("signal columns match signal_schema()")
 }

@@ -778,7 +778,8 @@ fn engagement_weekly_suppression_threshold_and_enps() {
     // external signals never reach engagement_weekly
     signals.push(S::ext("Aurora", Negative, -1.0).at(d).done());
 
-    let tables = aggregate_run(&cfg(), out.path(), day(d), &signals);
+    // Weeks are published once complete: the run of the Monday after.
+    let tables = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &signals);
     let w = table(&tables, ENGAGEMENT_WEEKLY);
     assert_eq!(
         w.num_rows(),
@@ -892,7 +893,7 @@ fn authorless_responses_do_not_reach_the_threshold() {
                 .done()
         })
         .collect();
-    let t = aggregate_run(&cfg(), out.path(), day("2026-11-05"), &signals);
+    let t = aggregate_run(&cfg(), out.path(), day("2026-11-09"), &signals);
     let w = table(&t, ENGAGEMENT_WEEKLY);
     assert_eq!(bool_at(w, "suppressed", 0), Some(true));
     assert_eq!(int_at(w, "responses", 0), None);
@@ -904,7 +905,11 @@ fn tables_always_returned_even_when_empty() {
     let t = cfg().build().finish(out.path(), day("2026-11-05")).unwrap();
     assert_eq!(
         t.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
-        [BRAND_DAILY, ENGAGEMENT_WEEKLY]
+        [
+            BRAND_DAILY,
+            ENGAGEMENT_WEEKLY,
+            pulso::services::weekly::INTERNAL_SERVICE_WEEKLY
+        ]
     );
     assert!(t.iter().all(|(_, b)| b.num_rows() == 0));
     let _ = Segment::ALL;

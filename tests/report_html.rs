@@ -1,9 +1,10 @@
 //! `pulso report`: terminal tables, the self-contained HTML file, escaping of input text, and a
 //! headless-Chromium render (skipped with a message when Chromium is not installed).
 //!
-//! Demo screenshot for the README:
-//!   PULSO_DEMO_DIR=docs cargo test --release --test report_html -- --nocapture chromium
-//! writes docs/report-demo.html and docs/report-demo.png (needs `apt-get install -y chromium`).
+//! A render of this test's synthetic output:
+//!   PULSO_DEMO_DIR=/tmp/x cargo test --release --test report_html -- --nocapture chromium
+//! writes report-demo.html and report-demo.png there (needs `apt-get install -y chromium`). The
+//! README screenshots are of `make demo`'s report instead (see README "What marketing and HR read").
 
 #[path = "fixtures/insights/support.rs"]
 mod support;
@@ -235,6 +236,51 @@ fn internal_week(d: &str) -> Vec<Signal> {
     v
 }
 
+/// Internal-service signals: IT rated by 6 Sales people (published), by 2 Legal people
+/// (suppressed), so the Sales cell is suppressed too (complementary); HR rated by 5 Ops people.
+fn service_week(d: &str) -> Vec<Signal> {
+    let mut v = Vec::new();
+    let mut add = |who: &str, dept: &str, provider: &str, s: Sentiment, rating: f64| {
+        let sc = if s == Sentiment::Negative { -0.7 } else { 0.7 };
+        v.push(
+            S::new(ClientType::Employee, "O suporte <b>demorou</b>", s, sc)
+                .author(who)
+                .dept(dept)
+                .at(d)
+                .rating(rating)
+                .provider(provider)
+                .done(),
+        );
+    };
+    for i in 0..6 {
+        let s = if i < 2 {
+            Sentiment::Negative
+        } else {
+            Sentiment::Positive
+        };
+        add(&format!("sales{i}@corp.example"), "Sales", "IT", s, 4.0);
+    }
+    for i in 0..2 {
+        add(
+            &format!("legal{i}@corp.example"),
+            "Legal",
+            "IT",
+            Sentiment::Negative,
+            1.0,
+        );
+    }
+    for i in 0..5 {
+        add(
+            &format!("ops{i}@corp.example"),
+            "Operations",
+            "HR <i>",
+            Sentiment::Positive,
+            5.0,
+        );
+    }
+    v
+}
+
 /// A published output root with 14 days of history, a spike on the run date, injected markup.
 fn demo_out(out: &Path) {
     let mut rng = Lcg(42);
@@ -270,7 +316,9 @@ fn demo_out(out: &Path) {
             .enriched(&e)
             .done(),
     );
-    signals.extend(internal_week(RUN_DATE));
+    // Weekly tables publish complete weeks only: the internal week is the one before the run's.
+    signals.extend(internal_week("2026-11-06"));
+    signals.extend(service_week("2026-11-06"));
     write_signals(out, run, &signals);
     aggregate_run(&cfg(), out, run, &signals);
 }
@@ -342,6 +390,15 @@ fn html_is_self_contained_escaped_and_script_free() {
     assert!(html.contains("Most engaged negative mentions"));
     // HR: suppressed group shown as such, published ones with numbers, no raw author
     assert!(html.contains("suppressed (&lt; 5)"));
+    assert!(html.contains("<h2>Internal services</h2>"));
+    assert!(html.contains("Requester × provider: net sentiment, 2026-W45"));
+    assert!(html.contains("HR &lt;i&gt;"), "provider names are escaped");
+    assert!(
+        html.contains("<td class=\"sup\""),
+        "suppressed cells are shown as suppressed"
+    );
+    assert!(html.contains("complementary"));
+    assert!(html.contains("Trend per provider"));
     assert!(html.contains("Operations"));
     assert!(!html.contains("corp.example"));
     // the spike on the run date is listed with its reason

@@ -1,0 +1,64 @@
+//! `pulso report OUT [--date D] [--html FILE]`: what marketing, HR and internal-service owners read.
+//!
+//! Split by reason to change: [`data`] (which published tables are read and how), [`services`]
+//! (the internal-services views), [`terminal`] (the text tables), [`html`] (the view model handed
+//! to the templates in `src/report/templates/`). `D` defaults to the latest `date=` partition.
+//!
+//! The HTML file is self-contained: inline CSS and inline SVG, no JavaScript, no external
+//! resources, and a Content-Security-Policy that forbids scripts. It is rendered with minijinja
+//! templates whose every `{{ value }}` is escaped by [`escape_html`] (auto-escaping with pulso's
+//! escaper); input text is also stripped of control characters on the terminal.
+//! Internal signals are never read: HR and service owners see only the (suppressed-where-small)
+//! weekly aggregates.
+
+pub mod data;
+pub mod html;
+pub mod services;
+pub mod terminal;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use std::path::Path;
+
+pub use data::{BrandRow, HeatRow, Mention, ReportData, WeeklyRow};
+pub use html::{escape_html, render_html, CSP};
+pub use terminal::render_terminal;
+
+/// Days of brand history shown in the trend chart.
+pub const TREND_DAYS: i64 = 30;
+/// Days shown in the terminal brand × day table.
+pub const TERMINAL_DAYS: i64 = 7;
+/// Negative mentions listed.
+pub const TOP_NEGATIVE: usize = 10;
+/// Weeks of the weekly tables (engagement, internal services) shown.
+pub const TREND_WEEKS: i64 = 8;
+
+pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
+    let data = ReportData::load(out, date)?;
+    print!("{}", render_terminal(&data));
+    if let Some(path) = html {
+        write_atomically(path, render_html(&data)?.as_bytes())?;
+        eprintln!("report: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file path", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
