@@ -48,6 +48,9 @@ pub struct EvalArgs {
     /// auto, fp32 or bf16.
     #[arg(long, default_value = "auto")]
     pub precision: PrecisionChoice,
+    /// Accepted for scripts that pass it to every subcommand (eval draws no bars).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 impl EvalArgs {
@@ -70,6 +73,7 @@ impl Default for EvalArgs {
             threads: None,
             limit: None,
             precision: PrecisionChoice::Auto,
+            no_progress: false,
         }
     }
 }
