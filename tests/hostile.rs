@@ -279,7 +279,7 @@ fn run_case(case_dir: &Path) -> Result<(), String> {
     let o = Command::new(bin())
         .args(&args)
         .current_dir(dir)
-        .env("PULSO_PSEUDONYM_KEY", "hostile-key")
+        .env("PULSO_PSEUDONYM_KEY", "hostile-corpus-key-0123456789")
         .env_remove("PULSO_MODEL")
         .output()
         .expect("run pulso");

@@ -127,9 +127,9 @@ case("reject_raw_json_escapes_redacted", "issue case 2: addresses written with J
      [src("jsonl", segment="auto", columns=auto_cols)], exit=1, signals=0,
      rejects={"empty_text": 2, "malformed_row": 1}, output_lacks=["barros", "jo\\u00e3o", "joão", "u0040acme"])
 case("reject_raw_apostrophe_redacted", "an apostrophe in the local part does not leave the address half in clear",
-     {"input.csv": "id,text,ts,author\n1,,2026-11-01,o'brien@acme.com\n2,   ,2026-11-01,'ana@acme.com'\n"},
+     {"input.csv": "id,text,ts,author\n1,,2026-11-01,maria.o'brien@acme.com\n2,   ,2026-11-01,'ana@acme.com'\n"},
      [src(segment="internal", columns=auto_cols)], exit=1, signals=0, rejects={"empty_text": 2},
-     output_lacks=["brien", "ana@"])
+     output_lacks=["maria", "brien", "ana@"])
 
 # ---------------------------------------------------------------- 3. numbers and times
 likes_cols = {"id": "id", "text": "text", "timestamp": "ts", "likes": "likes"}
@@ -273,9 +273,9 @@ OK_TS = ["2026-11-03T17:22:00Z", "2026-11-03T17:22:00z", "2026-11-03T17:22:00+00
          "2026/11/03 17:22", "20261103T172200", "2026-11-03 17:22:00 UTC", "2026-11-03 17:22:00 GMT",
          "Tue, 03 Nov 2026 17:22:00 +0000", "Tue, 3 Nov 2026 14:22:00 -0300", "3 Nov 2026 17:22:00 GMT",
          "Tue, 03 Nov 2026 17:22:00 GMT", "1793726520", "1793726520000", "1793726520000000", "1793726520000000000",
-         "1793726520.0", " 2026-11-03T17:22:00Z ", "2026-11-03T17:22Z"]
+         "1793726520.0", " 2026-11-03T17:22:00Z ", "2026-11-03T17:22Z", "1793726520e9"]
 BAD_TS = ["yesterday", "2026-13-45", "12/31/2026 10:00", "03/11/2026", "2026-11-03T25:00:00Z", "NaN", "inf", "-",
-          "2026-02-30", "1e300", "0x6907", "Tue, 33 Nov 2026 17:22:00 GMT", "2026-11-03T17:22:00+25:00", "1793726520e9"]
+          "2026-02-30", "1e300", "0x6907", "Tue, 33 Nov 2026 17:22:00 GMT", "2026-11-03T17:22:00+25:00"]
 lines = [{"id": f"ok{i}", "text": "x", "ts": t} for i, t in enumerate(OK_TS)] + \
         [{"id": f"bad{i}", "text": "x", "ts": t} for i, t in enumerate(BAD_TS)] + \
         [{"id": "num", "text": "x", "ts": 1793726520}, {"id": "numms", "text": "x", "ts": 1793726520000},
