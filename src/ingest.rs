@@ -67,11 +67,7 @@ fn open_with(
             Box::new(BufReader::with_capacity(1 << 16, f)),
             source,
         ),
-        Format::Jsonl => jsonl_rows(
-            ex,
-            &label,
-            Box::new(BufReader::with_capacity(1 << 16, f)),
-        ),
+        Format::Jsonl => jsonl_rows(ex, &label, Box::new(BufReader::with_capacity(1 << 16, f))),
         Format::Parquet => parquet_row::rows(ex, &label, f),
     }
 }
@@ -324,7 +320,8 @@ impl Extractor {
                     .ok_or_else(|| RejectReason::NotScalar("author".into(), v.kind().into()))?,
             ),
         };
-        let count = |name: &str, col: &Option<String>| self.count(name, col.as_deref().and_then(&get));
+        let count =
+            |name: &str, col: &Option<String>| self.count(name, col.as_deref().and_then(&get));
         let likes = count("likes", &c.likes)?;
         let shares = count("shares", &c.shares)?;
         let replies = count("replies", &c.replies)?;
@@ -378,10 +375,7 @@ impl Extractor {
             }
             Some(Val::Bool(b)) => return Err(RejectReason::BadTimestamp(b.to_string())),
             Some(v @ (Val::Array(_) | Val::Object)) => {
-                return Err(RejectReason::NotScalar(
-                    "timestamp".into(),
-                    v.kind().into(),
-                ))
+                return Err(RejectReason::NotScalar("timestamp".into(), v.kind().into()))
             }
         };
         match us {
@@ -426,7 +420,12 @@ impl Extractor {
                     };
                 }
                 match t.parse::<f64>() {
-                    Ok(f) if t.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) => f,
+                    Ok(f)
+                        if t.bytes()
+                            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+                    {
+                        f
+                    }
                     _ => return Err(RejectReason::BadNumber(name.into())),
                 }
             }
@@ -503,7 +502,9 @@ impl Extractor {
 /// Decodes one line or field in the source's encoding; Err for invalid UTF-8.
 fn decode<'a>(bytes: &'a [u8], read: &ReadOptions) -> Result<Cow<'a, str>, ()> {
     match read.encoding {
-        None => std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|_| ()),
+        None => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| ()),
         Some(enc) => Ok(enc.decode_without_bom_handling(bytes).0),
     }
 }
@@ -607,7 +608,11 @@ fn csv_rows(
             Some(enc) => enc.decode_without_bom_handling(&ev.raw).0.into_owned(),
         };
         if let Some(why) = ev.unbalanced {
-            return Some(Ok(ex.reject(location, raw, RejectReason::UnbalancedQuote(why))));
+            return Some(Ok(ex.reject(
+                location,
+                raw,
+                RejectReason::UnbalancedQuote(why),
+            )));
         }
         let rec = ev.record;
         if rec.fields.len() != n {
@@ -846,7 +851,10 @@ mod tests {
         )
         .unwrap();
         let got = reasons(open(&plan(Format::Csv, c, &p), &p).unwrap());
-        assert_eq!(got, vec!["ok:1", "unbalanced_quote@3", "ok:3", "ok:4", "ok:5"]);
+        assert_eq!(
+            got,
+            vec!["ok:1", "unbalanced_quote@3", "ok:3", "ok:4", "ok:5"]
+        );
     }
 
     #[test]

@@ -407,6 +407,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         },
         "records_per_second": if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
         "warnings": warnings,
+        "privacy": { "internal_text": plan.internal_text },
     });
     let published = sink
         .commit(&manifest)

@@ -34,13 +34,42 @@ pub fn apply_reject(mode: InternalText, may_be_internal: bool, r: &mut Reject) {
     }
 }
 
-/// The one summary line of a run that published row-level internal text, or None.
+/// The one summary line about row-level internal output, or None when there were no internal signals.
+/// Under `keep` it says the text was published and points to the option.
 pub fn notice(mode: InternalText, internal_signals: u64) -> Option<String> {
-    (mode == InternalText::Keep && internal_signals > 0).then(|| {
-        format!(
+    if internal_signals == 0 {
+        return None;
+    }
+    Some(match mode {
+        InternalText::Keep => format!(
             "privacy: {internal_signals} internal signal(s) were published row by row with their text (signals/segment=internal); \
              anyone who can read the output can read them, including groups smaller than min_group_size. \
              Set [privacy] internal_text = \"drop\" or \"aggregates-only\" in the pipeline file to publish less (see README, Privacy)"
-        )
+        ),
+        InternalText::Drop => format!(
+            "privacy: {internal_signals} internal signal(s) were published without their text (drop)"
+        ),
+        InternalText::AggregatesOnly => format!(
+            "privacy: {internal_signals} internal signal(s) went into the aggregates only; none were published row by row"
+        ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notice_only_points_to_the_option_under_keep() {
+        assert!(notice(InternalText::Keep, 0).is_none());
+        assert!(notice(InternalText::Keep, 3)
+            .unwrap()
+            .contains("internal_text = \"drop\""));
+        assert!(!notice(InternalText::Drop, 3)
+            .unwrap()
+            .contains("internal_text"));
+        assert!(notice(InternalText::AggregatesOnly, 3)
+            .unwrap()
+            .contains("aggregates only"));
+    }
 }

@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn escapes_and_apostrophes() {
         let k = Some(b"k".as_slice());
-        let want = format!("[email:{}]", crate::enrich::pseudonymize(b"k", "pedro.barros@acme.com"));
+        let want = format!(
+            "[email:{}]",
+            crate::enrich::pseudonymize(b"k", "pedro.barros@acme.com")
+        );
         let r = redact_raw(r#"{"a":"pedro\u002Ebarros\u0040acme.com","t":"x"}"#, k);
         assert_eq!(r, format!(r#"{{"a":"{want}","t":"x"}}"#));
         // Not valid JSON: the escapes are decoded in place.

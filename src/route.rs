@@ -92,7 +92,9 @@ fn first_address(s: &str) -> Option<String> {
             end += 1;
         }
         let local: String = chars[start..k].iter().map(|x| x.1).collect();
-        let local = local.trim_start_matches(['\'', '.', '`']).trim_end_matches('.');
+        let local = local
+            .trim_start_matches(['\'', '.', '`'])
+            .trim_end_matches('.');
         let domain: String = chars[k + 1..end].iter().map(|x| x.1).collect();
         let domain = domain.trim_matches(['.', '-']);
         if local.is_empty() || !domain.contains('.') || domain.contains("..") {

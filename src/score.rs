@@ -801,7 +801,10 @@ mod tests {
         assert_eq!(j.id, Some(serde_json::json!(7)));
         // An object without a string `text` is an error for the stream (naming what it has)...
         let e = parse_line_checked(r#"{"body": "x"}"#).unwrap_err();
-        assert!(e.contains("without a \"text\"") && e.contains("body"), "{e}");
+        assert!(
+            e.contains("without a \"text\"") && e.contains("body"),
+            "{e}"
+        );
         // ...and plain text for the lenient helper.
         let p = parse_line(r#"{"body": "x"}"#).unwrap();
         assert_eq!(p.text, r#"{"body": "x"}"#);

@@ -180,7 +180,11 @@ impl TimeWindow {
 
     /// For messages: "is outside 1990-01-01 .. 2026-11-16".
     pub fn describe(&self) -> String {
-        let d = |us: i64| micros_to_date(us).map(|d| d.to_string()).unwrap_or_default();
+        let d = |us: i64| {
+            micros_to_date(us)
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        };
         format!(
             "is outside the accepted window {} .. {} (UTC); set [limits] earliest_timestamp / future_days if this is intended",
             d(self.min_us),
@@ -235,7 +239,14 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for s in ["2026-13-45", "yesterday", "", "12/31/2026 10:00", "NaN", "inf"] {
+        for s in [
+            "2026-13-45",
+            "yesterday",
+            "",
+            "12/31/2026 10:00",
+            "NaN",
+            "inf",
+        ] {
             assert_eq!(parse_timestamp(s), None, "{s}");
         }
     }

@@ -256,7 +256,9 @@ fn run_case(case_dir: &Path) -> Result<(), String> {
     let mut args: Vec<String> = Vec::new();
     match c.command.as_str() {
         "run" => {
-            args.extend(["run", "pipeline.toml", "--no-progress", "--model", &model].map(String::from));
+            args.extend(
+                ["run", "pipeline.toml", "--no-progress", "--model", &model].map(String::from),
+            );
             if !c.args.iter().any(|a| a == "--date") {
                 args.extend(["--date", "2026-11-15"].map(String::from));
             }
@@ -273,6 +275,10 @@ fn run_case(case_dir: &Path) -> Result<(), String> {
                 .expect("score case needs an input.* file");
             args.extend(["score".to_string(), input, "--model".into(), model.clone()]);
         }
+        "score-hub" => {
+            // A hub id whose download fails at once (connection refused on localhost port 9).
+            args.extend(["score", "input.txt", "--model", "owner/model"].map(String::from));
+        }
         other => return Err(format!("unknown command {other}")),
     }
     args.extend(c.args.iter().cloned());
@@ -280,6 +286,10 @@ fn run_case(case_dir: &Path) -> Result<(), String> {
         .args(&args)
         .current_dir(dir)
         .env("PULSO_PSEUDONYM_KEY", "hostile-corpus-key-0123456789")
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("PULSO_CACHE", dir.join("cache"))
+        .env_remove("PULSO_OFFLINE")
+        .env_remove("HF_HUB_OFFLINE")
         .env_remove("PULSO_MODEL")
         .output()
         .expect("run pulso");
@@ -431,7 +441,11 @@ fn hostile_corpus() {
     if let Ok(only) = std::env::var("PULSO_HOSTILE_ONLY") {
         dirs.retain(|d| d.to_string_lossy().contains(&only));
     }
-    assert!(dirs.len() >= 60 || std::env::var("PULSO_HOSTILE_ONLY").is_ok(), "corpus too small: {}", dirs.len());
+    assert!(
+        dirs.len() >= 60 || std::env::var("PULSO_HOSTILE_ONLY").is_ok(),
+        "corpus too small: {}",
+        dirs.len()
+    );
     let failures: Vec<String> = dirs.iter().filter_map(|d| run_case(d).err()).collect();
     let summary = format!(
         "hostile corpus: {}/{} cases pass (binary {})",

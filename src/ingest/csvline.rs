@@ -358,7 +358,10 @@ mod tests {
 
     #[test]
     fn quoted_newlines_and_escaped_quotes_are_one_record() {
-        let got = events("1,\"multi\r\nline, with comma\",x\r\n2,\"say \"\"hi\"\"\",y\r\n", 3);
+        let got = events(
+            "1,\"multi\r\nline, with comma\",x\r\n2,\"say \"\"hi\"\"\",y\r\n",
+            3,
+        );
         assert_eq!(
             got,
             vec![
@@ -372,7 +375,9 @@ mod tests {
     fn unbalanced_quote_costs_one_line() {
         let got = events("1,a,x\n2,\"b,x\n3,c,x\n4,d,x\n", 3);
         assert_eq!(
-            got.iter().map(|(l, s)| format!("{l}:{s}")).collect::<Vec<_>>(),
+            got.iter()
+                .map(|(l, s)| format!("{l}:{s}"))
+                .collect::<Vec<_>>(),
             vec!["1:1|a|x", "2:UNBALANCED", "3:3|c|x", "4:4|d|x"]
         );
     }

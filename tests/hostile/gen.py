@@ -288,6 +288,9 @@ case("timestamp_spellings", f"{len(OK_TS) + len(BAD_TS) + 4} timestamp spellings
 # ---------------------------------------------------------------- 7. small things
 case("error_not_repeated", "issue case 7: an error names its cause once",
      {}, None, pipe=None, command="run-missing", exit=2, stderr_once=["No such file or directory"])
+case("error_not_repeated_download", "issue case 7: a failed model download names its URL once (not 'URL: URL: ...')",
+     {"input.txt": "great\n"}, None, pipe="", command="score-hub", exit=2,
+     stderr_once=["http://127.0.0.1:9/owner/model/resolve/main/config.json"], stderr_contains=["air-gapped"])
 case("score_no_progress", "issue case 7: pulso score takes --no-progress",
      {"input.txt": "great\n"}, None, pipe="", command="score", args=["--no-progress"], exit=0, stdout_lines=1)
 case("validate_no_progress", "pulso validate takes --no-progress",
