@@ -437,12 +437,14 @@ pub struct Validation {
 pub fn validate(plan: &Plan) -> Result<Validation> {
     let router = Router::build(&plan.organization, plan.roster.as_deref())
         .context("cannot read the roster")?;
-    let mut v = Validation::default();
-    v.warnings = plan
-        .sources
-        .iter()
-        .flat_map(|s| ingest::absent_fields(s, FIELD_SAMPLE))
-        .collect();
+    let mut v = Validation {
+        warnings: plan
+            .sources
+            .iter()
+            .flat_map(|s| ingest::absent_fields(s, FIELD_SAMPLE))
+            .collect(),
+        ..Default::default()
+    };
     let mut dedup = Dedup::default();
     for s in &plan.sources {
         v.stats.records.insert(s.name.clone(), 0);

@@ -31,11 +31,7 @@ pub fn redact_raw(raw: &str, key: Option<&[u8]>) -> String {
 
 fn redact_value(v: &mut Value, key: Option<&[u8]>) {
     match v {
-        Value::String(s) => {
-            if s.contains('@') {
-                *s = redact_emails(s, key);
-            }
-        }
+        Value::String(s) if s.contains('@') => *s = redact_emails(s, key),
         Value::Array(a) => a.iter_mut().for_each(|x| redact_value(x, key)),
         Value::Object(m) => m.values_mut().for_each(|x| redact_value(x, key)),
         _ => {}

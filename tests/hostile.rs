@@ -169,6 +169,53 @@ fn write_parquet(kind: &str, path: &Path) {
                 ],
             )
         }
+        "zoned_naive_ts" => {
+            // 2026-11-03 14:22:00 São Paulo wall time, naive; and 17:22:00Z stored zoned.
+            let naive = 1_793_715_720_000_000i64; // 2026-11-03T14:22:00 as if UTC
+            let zoned = 1_793_726_520_000i64; // 2026-11-03T17:22:00Z in ms
+            (
+                Schema::new(vec![
+                    Field::new("id", DataType::Utf8, true),
+                    Field::new("text", DataType::LargeUtf8, true),
+                    Field::new(
+                        "local_ts",
+                        DataType::Timestamp(TimeUnit::Microsecond, None),
+                        true,
+                    ),
+                    Field::new(
+                        "zoned_ts",
+                        DataType::Timestamp(
+                            TimeUnit::Millisecond,
+                            Some("America/Sao_Paulo".into()),
+                        ),
+                        true,
+                    ),
+                ]),
+                vec![
+                    s(vec![Some("1")]),
+                    Arc::new(LargeStringArray::from(vec![Some("bom")])),
+                    Arc::new(TimestampMicrosecondArray::from(vec![naive])),
+                    Arc::new(
+                        TimestampMillisecondArray::from(vec![zoned])
+                            .with_timezone("America/Sao_Paulo"),
+                    ),
+                ],
+            )
+        }
+        "u64_likes" => (
+            Schema::new(vec![
+                Field::new("id", DataType::Utf8, true),
+                Field::new("text", DataType::Utf8, true),
+                Field::new("ts", DataType::Utf8, true),
+                Field::new("likes", DataType::UInt64, true),
+            ]),
+            vec![
+                s(vec![Some("1"), Some("2")]),
+                s(vec![Some("a"), Some("b")]),
+                s(vec![Some("2026-11-01"); 2]),
+                Arc::new(UInt64Array::from(vec![3, u64::MAX])),
+            ],
+        ),
         other => panic!("unknown parquet builder {other}"),
     };
     let batch = RecordBatch::try_new(Arc::new(schema), cols).unwrap();

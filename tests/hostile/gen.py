@@ -209,6 +209,31 @@ case("jsonl_crlf_invalid_utf8_holds", "CRLF JSON Lines with an invalid UTF-8 lin
      {"input.jsonl": b'{"id":"1","text":"a","ts":"2026-11-01"}\r\n{"id":"2","text":"\xff","ts":"2026-11-01"}\r\n'},
      [src("jsonl")], exit=1, signals=1, rejects={"invalid_utf8": 1}, reject_locations=["input.jsonl:2"])
 
+case("parquet_u64_likes", "a UInt64 count of 2^64-1 in Parquet",
+     {}, [src("parquet", columns=likes_cols)], parquet="u64_likes", exit=1, signals=1, rejects={"bad_number:likes": 1},
+     signal={"1": {"likes": 3}})
+case("parquet_zoned_and_naive_timestamps", "a zoned Parquet timestamp keeps its instant; a naive one is read in the source's timezone",
+     {}, pipe=pipeline([src("parquet", name="naive", timezone="America/Sao_Paulo", columns={"id": "id", "text": "text", "timestamp": "local_ts"}),
+                        src("parquet", name="zoned", timezone="Europe/Madrid", columns={"id": "id", "text": "text", "timestamp": "zoned_ts"})]),
+     parquet="zoned_naive_ts", exit=0, signals=2, signal={"1": {"event_time": "2026-11-03T17:22:00Z"}})
+case("jsonl_counts_of_other_types", "booleans and arrays as counts",
+     {"input.jsonl": '{"id":"1","text":"a","ts":"2026-11-01","likes":true}\n{"id":"2","text":"b","ts":"2026-11-01","likes":[1]}\n{"id":"3","text":"c","ts":"2026-11-01","likes":"lots"}\n'},
+     [src("jsonl", columns=likes_cols)], exit=1, signals=0, rejects={"bad_number:likes": 2, "not_scalar:likes": 1})
+case("jsonl_author_object", "an object as author is not_scalar, not published as JSON text",
+     {"input.jsonl": '{"id":"1","text":"a","ts":"2026-11-01","author":{"email":"ana@acme.com"}}\n'},
+     [src("jsonl", segment="auto", columns=auto_cols)], exit=1, signals=0, rejects={"not_scalar:author": 1}, output_lacks=["ana@acme.com"])
+case("csv_quote_spans_many_lines", "a quoted field running over 100 lines is an unbalanced quote; each line after it is accounted for",
+     {"input.csv": 'id,text,ts\n1,"start\n' + "word\n" * 120 + 'end",2026-11-01\n2,ok,2026-11-01\n'},
+     [src()], exit=1, signals=1, rejects={"unbalanced_quote": 1, "malformed_row": 121})
+case("csv_tab_sniffed", "a tab-separated export without delimiter set",
+     {"input.csv": "id\ttext\tts\n1\tbom, muito\t2026-11-01\n"}, [src()], exit=0, signals=1, signal={"1": {"text": "bom, muito"}})
+case("csv_whitespace_line_holds", "a line of spaces is a malformed row, not lost",
+     {"input.csv": "id,text,ts\n   \n1,a,2026-11-01\n"}, [src()], exit=1, signals=1, rejects={"malformed_row": 1})
+case("privacy_drop_auto_source", "drop applies to records an auto source routes internal, not to its external ones",
+     {"input.csv": "id,text,ts,author\n1,internal secretword,2026-11-01,ana@acme.com\n2,public praise,2026-11-01,bob@gmail.com\n"},
+     pipe=pipeline([src(segment="auto", columns=auto_cols)], extra='[privacy]\ninternal_text = "drop"'), exit=0, signals=2,
+     output_lacks=["secretword"], signal={"1": {"text": "", "segment": "internal"}, "2": {"text": "public praise", "segment": "external"}})
+
 # ---------------------------------------------------------------- 5. mistakes that pass validate
 helpdesk = jl({"ticket_id": "t1", "created": "2026-11-05 09:12:00", "requester": {"email": "rui@acme.com"}, "body": "slow laptop", "metrics": {"likes": 1}},
               {"ticket_id": "t2", "created": "2026-11-05 10:00:00", "requester": {"email": "ana@acme.com"}, "body": "thanks", "metrics": {"likes": 2}})
@@ -228,6 +253,8 @@ case("validate_clean_holds", "a correct pipeline validates with exit 0",
 case("score_json_line_without_text", "issue case 5: pulso score refuses a JSON line without text, naming the line",
      {"input.jsonl": '{"text": "great"}\n{"body": "no text field"}\n'}, None, pipe="", command="score", exit=2,
      stderr_contains=["line 2", "text"])
+case("score_json_text_not_a_string", "pulso score refuses a JSON line whose text is not a string",
+     {"input.jsonl": '{"text": 5}\n'}, None, pipe="", command="score", exit=2, stderr_contains=["line 1"])
 case("score_plain_text_holds", "pulso score on plain text lines",
      {"input.jsonl": "great\nterrible\n"}, None, pipe="", command="score", exit=0, stdout_lines=2)
 
