@@ -637,7 +637,7 @@ fn csv_rows(
             // An empty cell is an empty string: empty text is `empty_text`, an empty id is missing.
             Some(Val::Str(Cow::Borrowed(fields[i].as_ref())))
         };
-        Some(Ok(ex.build(location, raw.clone(), get)))
+        Some(Ok(ex.build(location, raw, get)))
     });
     Ok(Box::new(iter))
 }

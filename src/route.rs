@@ -74,29 +74,26 @@ pub fn extract_email(author: &str) -> Option<String> {
     first_address(a)
 }
 
-/// The first `local@domain.tld` in `s`.
+/// The first `local@domain.tld` in `s`. Works on bytes: every separator is ASCII, and any
+/// non-ASCII byte counts as a letter, so slices always fall on character boundaries.
 fn first_address(s: &str) -> Option<String> {
-    let is_local = |c: char| c.is_alphanumeric() || "._%+-'!#$&*/=?^`{|}~".contains(c);
-    let is_domain = |c: char| c.is_alphanumeric() || ".-".contains(c);
-    let chars: Vec<(usize, char)> = s.char_indices().collect();
-    for (k, &(_, c)) in chars.iter().enumerate() {
-        if c != '@' {
-            continue;
-        }
+    let is_local =
+        |b: u8| b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-'!#$&*/=?^`{|}~".contains(&b);
+    let is_domain = |b: u8| b >= 0x80 || b.is_ascii_alphanumeric() || b".-".contains(&b);
+    let bytes = s.as_bytes();
+    for (k, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b'@') {
         let mut start = k;
-        while start > 0 && is_local(chars[start - 1].1) {
+        while start > 0 && is_local(bytes[start - 1]) {
             start -= 1;
         }
         let mut end = k + 1;
-        while end < chars.len() && is_domain(chars[end].1) {
+        while end < bytes.len() && is_domain(bytes[end]) {
             end += 1;
         }
-        let local: String = chars[start..k].iter().map(|x| x.1).collect();
-        let local = local
+        let local = s[start..k]
             .trim_start_matches(['\'', '.', '`'])
             .trim_end_matches('.');
-        let domain: String = chars[k + 1..end].iter().map(|x| x.1).collect();
-        let domain = domain.trim_matches(['.', '-']);
+        let domain = s[k + 1..end].trim_matches(['.', '-']);
         if local.is_empty() || !domain.contains('.') || domain.contains("..") {
             continue;
         }

@@ -31,8 +31,16 @@ pub fn parse_timestamp_in(s: &str, tz: Option<Tz>) -> Option<i64> {
     if s.is_empty() || s.len() > 64 {
         return None;
     }
+    // Cheapest first: epoch integers, RFC 3339, then the naive spellings most feeds use.
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse::<i64>().ok().and_then(epoch_to_micros);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.timestamp_micros());
+    }
+    if let Some(n) = naive(s) {
+        return local_to_micros(n, tz);
     }
     // RFC 3339 with a space instead of 'T', or an offset without a colon.
     for f in [
@@ -62,12 +70,6 @@ pub fn parse_timestamp_in(s: &str, tz: Option<Tz>) -> Option<i64> {
         if let Ok(dt) = DateTime::parse_from_rfc2822(s) {
             return Some(dt.timestamp_micros());
         }
-    }
-    if let Some(n) = naive(s) {
-        return local_to_micros(n, tz);
-    }
-    if let Ok(n) = s.parse::<i64>() {
-        return epoch_to_micros(n);
     }
     if s.bytes()
         .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))

@@ -36,7 +36,27 @@ pub struct Record {
 impl Record {
     /// Feeds bytes (a line, or `\n` between lines) through the RFC 4180 state machine.
     pub fn feed(&mut self, bytes: &[u8], delim: u8) {
-        for &b in bytes {
+        let mut i = 0;
+        while i < bytes.len() {
+            // Runs of ordinary bytes are copied at once; only separators and quotes need a state step.
+            let stop = match self.st {
+                St::Unquoted => Some(delim),
+                St::Quoted => Some(b'"'),
+                St::Start | St::QuoteInQuoted => None,
+            };
+            if let Some(stop) = stop {
+                let run = bytes[i..]
+                    .iter()
+                    .position(|&b| b == stop)
+                    .unwrap_or(bytes.len() - i);
+                self.cur.extend_from_slice(&bytes[i..i + run]);
+                i += run;
+                if i == bytes.len() {
+                    break;
+                }
+            }
+            let b = bytes[i];
+            i += 1;
             match self.st {
                 St::Start => {
                     if b == b'"' {
