@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,15 @@ model-mini: $(TORCH_STAMP)
 	$(PY) models/train/train.py --out build/runs/main --steps 1811 --threads 2 --eval-minutes 8
 	$(PY) models/train/export_model.py --ckpt build/runs/main/best
 	$(PY) models/train/train.py --eval-only models/pulso-mini --results build/eval_python.json
+
+# Fuzz every reader for FUZZ_SECONDS each (not in CI): needs a nightly toolchain and cargo-fuzz
+# (installed here if missing). Crashes land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz: $(TORCH_STAMP)
+	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+	for t in csv jsonl parquet timestamp; do \
+	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	cargo clean

@@ -227,6 +227,7 @@ fn source(format: Format) -> SourcePlan {
         delimiter: b',',
         columns: columns(),
         files: vec![],
+        read: Default::default(),
     }
 }
 

@@ -15,11 +15,8 @@ use thiserror::Error;
 /// A configuration problem: names the file and what to change.
 #[derive(Debug, Error)]
 pub enum ConfigError {
-    #[error("cannot read pipeline file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot read pipeline file {path}: {err}")]
+    Read { path: PathBuf, err: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: {message}")]
@@ -137,6 +134,10 @@ pub struct SourceSection {
     /// Guard rail (issue 10): fail the run when more than this share of the source's records is
     /// rejected (default 0.5; 1.0 switches the check off).
     pub max_reject_ratio: Option<f64>,
+    /// Text encoding of CSV / JSON Lines files: "utf-8" (default), "latin-1" or "windows-1252".
+    pub encoding: Option<String>,
+    /// IANA time zone for timestamps without an offset (default UTC), e.g. "America/Sao_Paulo".
+    pub timezone: Option<String>,
     pub columns: Columns,
 }
 
@@ -150,6 +151,101 @@ pub struct PipelineFile {
     pub organization: OrganizationSection,
     #[serde(default)]
     pub source: Vec<SourceSection>,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub privacy: PrivacySection,
+}
+
+// ---- Input limits and per-source reading options (hostile-input issue) ----
+
+/// `[limits]`: what counts as a plausible value; anything outside is a reject.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Earliest accepted event time, a date (default "1990-01-01").
+    pub earliest_timestamp: Option<String>,
+    /// Event times may lie this many days after the run date (default 1).
+    pub future_days: Option<u32>,
+    /// Largest accepted likes / shares / replies / reach (default 1e12).
+    pub max_count: Option<i64>,
+}
+
+/// How a source's bytes are read; built from `[[source]]` and `[limits]`.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// None = UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+    /// Zone for naive timestamps; None = UTC.
+    pub timezone: Option<chrono_tz::Tz>,
+    pub window: crate::timefmt::TimeWindow,
+    /// Largest accepted count (likes, shares, replies, reach).
+    pub max_count: i64,
+    /// The pipeline file set `delimiter`; when false a CSV header may reveal another one.
+    pub delimiter_explicit: bool,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            encoding: None,
+            timezone: None,
+            window: crate::timefmt::TimeWindow::default(),
+            max_count: DEFAULT_MAX_COUNT,
+            delimiter_explicit: false,
+        }
+    }
+}
+
+/// Default `[limits] max_count`.
+pub const DEFAULT_MAX_COUNT: i64 = 1_000_000_000_000;
+
+/// `encoding = ...` of a source.
+fn parse_encoding(e: &str) -> Result<Option<&'static encoding_rs::Encoding>, String> {
+    match e.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+        "utf-8" | "utf8" => Ok(None),
+        // WHATWG maps latin-1 to windows-1252, a superset for the printable range.
+        "latin-1" | "latin1" | "iso-8859-1" | "windows-1252" | "cp1252" => {
+            Ok(Some(encoding_rs::WINDOWS_1252))
+        }
+        other => Err(format!(
+            "encoding {other:?} is not supported: use \"utf-8\", \"latin-1\" or \"windows-1252\""
+        )),
+    }
+}
+
+// ---- Privacy of row-level internal output ----
+
+/// `[privacy]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySection {
+    /// "keep" (default), "drop" or "aggregates-only".
+    pub internal_text: Option<String>,
+}
+
+/// What is published row by row for internal signals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InternalText {
+    /// Internal signals with their text (the historical behaviour).
+    #[default]
+    Keep,
+    /// Internal signals keep scores, topics and flags; `text` is empty.
+    Drop,
+    /// No row-level internal signals at all: only the aggregate tables.
+    AggregatesOnly,
+}
+
+impl InternalText {
+    pub fn parse(s: &str) -> Option<InternalText> {
+        match s.trim() {
+            "keep" => Some(InternalText::Keep),
+            "drop" => Some(InternalText::Drop),
+            "aggregates-only" => Some(InternalText::AggregatesOnly),
+            _ => None,
+        }
+    }
 }
 
 /// Runtime knobs from the command line.
@@ -171,6 +267,8 @@ pub struct SourcePlan {
     pub delimiter: u8,
     pub columns: Columns,
     pub files: Vec<PathBuf>,
+    /// Encoding, time zone and plausibility limits.
+    pub read: ReadOptions,
 }
 
 impl SourcePlan {
@@ -205,6 +303,8 @@ pub struct Plan {
     pub sources: Vec<SourcePlan>,
     /// Internal services and aspects (see [`ServicePlan`]).
     pub services: ServicePlan,
+    /// `[privacy] internal_text`.
+    pub internal_text: InternalText,
     /// SHA-256 of the pipeline file bytes and the overrides that change results.
     pub config_hash: String,
     /// Guard rails checked before the commit (see [`GuardPlan`]).
@@ -243,9 +343,9 @@ impl GuardPlan {
 impl Plan {
     /// Reads and validates a pipeline file. Nothing is written.
     pub fn build(path: &Path, ov: &Overrides) -> Result<Plan, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        let bytes = std::fs::read(path).map_err(|err| ConfigError::Read {
             path: path.into(),
-            source,
+            err,
         })?;
         let text = String::from_utf8(bytes.clone()).map_err(|_| ConfigError::Parse {
             path: path.into(),
@@ -363,6 +463,35 @@ impl Plan {
             ));
         }
 
+        let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+        check_run_date(date).map_err(&invalid)?;
+        let earliest = match &file.limits.earliest_timestamp {
+            None => NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+            Some(e) => NaiveDate::parse_from_str(e.trim(), "%Y-%m-%d").map_err(|_| {
+                invalid(format!(
+                    "[limits] earliest_timestamp = {e:?} is not a date; write \"YYYY-MM-DD\""
+                ))
+            })?,
+        };
+        let latest = date
+            .checked_add_days(chrono::Days::new(u64::from(
+                file.limits.future_days.unwrap_or(1),
+            )))
+            .unwrap_or(NaiveDate::MAX);
+        let window = crate::timefmt::TimeWindow::new(earliest, latest);
+        let max_count = file.limits.max_count.unwrap_or(DEFAULT_MAX_COUNT);
+        if max_count < 1 {
+            return Err(invalid("[limits] max_count must be at least 1".into()));
+        }
+        let internal_text = match &file.privacy.internal_text {
+            None => InternalText::Keep,
+            Some(v) => InternalText::parse(v).ok_or_else(|| {
+                invalid(format!(
+                    "[privacy] internal_text = {v:?}: use \"keep\", \"drop\" or \"aggregates-only\""
+                ))
+            })?,
+        };
+
         if file.source.is_empty() {
             return Err(invalid(
                 "no [[source]] sections: add at least one source".into(),
@@ -400,6 +529,24 @@ impl Plan {
             if s.delimiter.is_some() && s.format != Format::Csv {
                 return Err(ctx("delimiter only applies to format = \"csv\"".into()));
             }
+            let encoding = match &s.encoding {
+                None => None,
+                Some(e) => parse_encoding(e).map_err(&ctx)?,
+            };
+            if encoding.is_some() && s.format == Format::Parquet {
+                return Err(ctx(
+                    "encoding only applies to csv and jsonl (Parquet strings are UTF-8)".into(),
+                ));
+            }
+            let timezone = match &s.timezone {
+                None => None,
+                Some(z) if z.trim().eq_ignore_ascii_case("utc") => None,
+                Some(z) => Some(z.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+                    ctx(format!(
+                        "timezone {z:?} is not an IANA time zone name; write e.g. \"America/Sao_Paulo\", \"Europe/Madrid\" or \"UTC\""
+                    ))
+                })?),
+            };
             let pattern = base.join(&s.path);
             let pattern_s = pattern.to_string_lossy().to_string();
             let mut files: Vec<PathBuf> = glob::glob(&pattern_s)
@@ -422,6 +569,13 @@ impl Plan {
                 delimiter,
                 columns: s.columns.clone(),
                 files,
+                read: ReadOptions {
+                    encoding,
+                    timezone,
+                    window,
+                    max_count,
+                    delimiter_explicit: s.delimiter.is_some(),
+                },
             });
         }
 
@@ -432,10 +586,9 @@ impl Plan {
                 .map(|n| n.get())
                 .unwrap_or(1),
         };
-        let date = ov.date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-        let guard = GuardPlan::build(&file).map_err(invalid)?;
+        let guard = GuardPlan::build(&file).map_err(&invalid)?;
 
-        let services = ServicePlan::build(&file, &base).map_err(invalid)?;
+        let services = ServicePlan::build(&file, &base).map_err(&invalid)?;
 
         let mut h = Sha256::new();
         h.update(&bytes);
@@ -459,6 +612,7 @@ impl Plan {
             spike_k,
             sources,
             services,
+            internal_text,
             config_hash,
             guard,
         })
@@ -516,6 +670,18 @@ impl ServicePlan {
             departments,
             providers: org.providers.clone(),
         })
+    }
+}
+
+/// A run date must be a real calendar date from 1990 to 9999 (partition keys and every reader's date type).
+pub fn check_run_date(d: NaiveDate) -> Result<(), String> {
+    use chrono::Datelike;
+    if (1990..=9999).contains(&d.year()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the run date {d} is outside 1990-01-01 .. 9999-12-31; pass --date YYYY-MM-DD"
+        ))
     }
 }
 

@@ -51,6 +51,9 @@ pub struct EvalArgs {
     /// Also report the metrics per value of this column (e.g. `lang` or `domain`).
     #[arg(long, value_name = "COLUMN")]
     pub by: Option<String>,
+    /// Accepted for scripts that pass it to every subcommand (eval draws no bars).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 impl EvalArgs {
@@ -74,6 +77,7 @@ impl Default for EvalArgs {
             limit: None,
             precision: PrecisionChoice::Auto,
             by: None,
+            no_progress: false,
         }
     }
 }

@@ -2,27 +2,29 @@
 //!
 //! A row never disappears: it becomes an [`InputRecord`] or a [`Reject`] with the file, line and
 //! reason. Only a file that cannot be read at all is an error, and that stops the run before
-//! anything is published.
+//! anything is published. The readers assume hostile input: quotes that never close, numbers and
+//! times out of any plausible range, arrays where strings belong, BOMs, CRLF, Latin-1.
 
-use crate::config::{Columns, Format, SourcePlan};
+pub mod csvline;
+mod parquet_row;
+
+use crate::config::{Columns, Format, ReadOptions, SourcePlan};
 use crate::record::{InputRecord, Reject, RejectReason};
-use crate::timefmt::{epoch_to_micros, parse_timestamp};
+use crate::timefmt::{epoch_f64_to_micros, epoch_to_micros, parse_timestamp_in};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// A file that cannot be read as its declared format.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
 }
@@ -43,15 +45,40 @@ pub type Rows = Box<dyn Iterator<Item = Result<Item, IngestError>> + Send>;
 
 /// Opens one file of a source.
 pub fn open(source: &SourcePlan, file: &Path) -> Result<Rows, IngestError> {
-    let name: Arc<str> = Arc::from(source.name.as_str());
-    let ex = Extractor {
-        source: name,
-        columns: source.columns.clone(),
-    };
+    open_with(source, file, None)
+}
+
+/// [`open`], counting which mapped fields carry a value (for [`absent_fields`]).
+fn open_with(
+    source: &SourcePlan,
+    file: &Path,
+    presence: Option<Arc<Presence>>,
+) -> Result<Rows, IngestError> {
+    let ex = Extractor::new(source, presence);
+    let f = File::open(file).map_err(|err| IngestError::Io {
+        path: file.into(),
+        err,
+    })?;
+    let label = file.display().to_string();
     match source.format {
-        Format::Csv => csv_rows(ex, file, source.delimiter),
-        Format::Jsonl => jsonl_rows(ex, file),
-        Format::Parquet => parquet_rows(ex, file),
+        Format::Csv => csv_rows(
+            ex,
+            &label,
+            Box::new(BufReader::with_capacity(1 << 16, f)),
+            source,
+        ),
+        Format::Jsonl => jsonl_rows(ex, &label, Box::new(BufReader::with_capacity(1 << 16, f))),
+        Format::Parquet => parquet_row::rows(ex, &label, f),
+    }
+}
+
+/// Rows from bytes in memory, located as `label` (property tests and fuzz targets).
+pub fn open_bytes(source: &SourcePlan, label: &str, bytes: Vec<u8>) -> Result<Rows, IngestError> {
+    let ex = Extractor::new(source, None);
+    match source.format {
+        Format::Csv => csv_rows(ex, label, Box::new(std::io::Cursor::new(bytes)), source),
+        Format::Jsonl => jsonl_rows(ex, label, Box::new(std::io::Cursor::new(bytes))),
+        Format::Parquet => parquet_row::rows(ex, label, bytes::Bytes::from(bytes)),
     }
 }
 
@@ -94,19 +121,34 @@ enum Val<'a> {
     Int(i64),
     Float(f64),
     Bool(bool),
-    /// Nested JSON (object or array) kept as text.
-    Json(String),
+    /// A JSON array (or Parquet list).
+    Array(&'a [Value]),
+    /// A JSON object (or Parquet struct).
+    Object,
 }
 
 impl Val<'_> {
-    fn into_string(self) -> String {
-        match self {
-            Val::Str(s) => s.into_owned(),
+    /// The scalar as text; None for arrays and objects.
+    fn scalar_string(&self) -> Option<String> {
+        Some(match self {
+            Val::Str(s) => s.to_string(),
             Val::Int(i) => i.to_string(),
             Val::Float(f) => f.to_string(),
             Val::Bool(b) => b.to_string(),
-            Val::Json(s) => s,
+            Val::Array(_) | Val::Object => return None,
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Val::Array(_) => "an array",
+            Val::Object => "an object",
+            _ => "a value",
         }
+    }
+
+    fn is_blank(&self) -> bool {
+        matches!(self, Val::Str(s) if s.trim().is_empty())
     }
 }
 
@@ -114,12 +156,14 @@ fn json_val(v: &Value) -> Option<Val<'_>> {
     match v {
         Value::Null => None,
         Value::String(s) => Some(Val::Str(Cow::Borrowed(s))),
-        Value::Number(n) => Some(match n.as_i64() {
-            Some(i) => Val::Int(i),
-            None => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
+        Value::Number(n) => Some(match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => Val::Int(i),
+            (None, Some(u)) => Val::Float(u as f64),
+            _ => Val::Float(n.as_f64().unwrap_or(f64::NAN)),
         }),
         Value::Bool(b) => Some(Val::Bool(*b)),
-        other => Some(Val::Json(other.to_string())),
+        Value::Array(a) => Some(Val::Array(a)),
+        Value::Object(_) => Some(Val::Object),
     }
 }
 
@@ -135,13 +179,53 @@ fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Dotted key paths of a JSON object, to depth 3 (for "the file has keys: ..." messages).
+fn key_paths(v: &Value, prefix: &str, depth: usize, out: &mut BTreeSet<String>) {
+    let Value::Object(m) = v else { return };
+    for (k, child) in m {
+        let p = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if depth > 1 && child.is_object() {
+            key_paths(child, &p, depth - 1, out);
+        } else if out.len() < 200 {
+            out.insert(p);
+        }
+    }
+}
+
+/// Which mapped fields carried a value in the rows read so far.
+#[derive(Debug, Default)]
+struct Presence {
+    /// (rows, hits per configured field, keys seen)
+    inner: Mutex<(u64, Vec<u64>, BTreeSet<String>)>,
+}
+
 /// Turns field lookups into a typed record or a reject: the rules shared by every format.
 struct Extractor {
     source: Arc<str>,
     columns: Columns,
+    read: ReadOptions,
+    /// (pulso field, configured column), for presence counting.
+    wanted: Vec<(&'static str, String)>,
+    presence: Option<Arc<Presence>>,
 }
 
+type NumResult<T> = Result<Option<T>, RejectReason>;
+
 impl Extractor {
+    fn new(source: &SourcePlan, presence: Option<Arc<Presence>>) -> Extractor {
+        Extractor {
+            source: Arc::from(source.name.as_str()),
+            columns: source.columns.clone(),
+            read: source.read.clone(),
+            wanted: configured_columns(&source.columns),
+            presence,
+        }
+    }
+
     fn reject(&self, location: String, raw: String, reason: RejectReason) -> Item {
         Item::Reject(Reject {
             source: self.source.clone(),
@@ -151,150 +235,257 @@ impl Extractor {
         })
     }
 
+    fn note_keys(&self, keys: impl FnOnce(&mut BTreeSet<String>)) {
+        if let Some(p) = &self.presence {
+            let mut g = p.inner.lock().unwrap();
+            if g.0 < 200 {
+                keys(&mut g.2);
+            }
+        }
+    }
+
     fn build<'a>(
         &self,
         location: String,
         raw: String,
         get: impl Fn(&str) -> Option<Val<'a>>,
     ) -> Item {
+        if let Some(p) = &self.presence {
+            let mut g = p.inner.lock().unwrap();
+            g.0 += 1;
+            if g.1.len() < self.wanted.len() {
+                g.1.resize(self.wanted.len(), 0);
+            }
+            for (i, (_, col)) in self.wanted.iter().enumerate() {
+                if get(col).is_some_and(|v| !v.is_blank()) {
+                    g.1[i] += 1;
+                }
+            }
+        }
+        match self.fields(&location, get) {
+            Ok(mut rec) => {
+                rec.location = location;
+                rec.raw = raw;
+                Item::Record(rec)
+            }
+            Err(reason) => self.reject(location, raw, reason),
+        }
+    }
+
+    /// The typed record, or why it cannot be one.
+    fn fields<'a>(
+        &self,
+        location: &str,
+        get: impl Fn(&str) -> Option<Val<'a>>,
+    ) -> Result<InputRecord, RejectReason> {
         let c = &self.columns;
-        let text_of = |col: &Option<String>| -> Option<String> {
-            col.as_deref()
-                .and_then(&get)
-                .map(Val::into_string)
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
+        let scalar = |name: &str, col: &Option<String>| -> Result<Option<String>, RejectReason> {
+            let Some(v) = col.as_deref().and_then(&get) else {
+                return Ok(None);
+            };
+            let s = v
+                .scalar_string()
+                .ok_or_else(|| RejectReason::NotScalar(name.into(), v.kind().into()))?;
+            let s = s.trim();
+            Ok((!s.is_empty()).then(|| s.to_string()))
         };
         let id = match &c.id {
-            Some(col) => match text_of(&Some(col.clone())) {
-                Some(id) => id,
-                None => return self.reject(location, raw, RejectReason::MissingField("id".into())),
-            },
-            None => location.clone(),
+            Some(_) => {
+                scalar("id", &c.id)?.ok_or_else(|| RejectReason::MissingField("id".into()))?
+            }
+            None => location.to_string(),
         };
         let text = match get(&c.text) {
-            None => return self.reject(location, raw, RejectReason::MissingField("text".into())),
-            Some(v) => v.into_string(),
+            None => return Err(RejectReason::MissingField("text".into())),
+            Some(v) => v
+                .scalar_string()
+                .ok_or_else(|| RejectReason::NotScalar("text".into(), v.kind().into()))?,
         };
         if text.trim().is_empty() {
-            return self.reject(location, raw, RejectReason::EmptyText);
+            return Err(RejectReason::EmptyText);
         }
         let event_time = match &c.timestamp {
             None => None,
-            Some(col) => match get(col) {
-                None => {
-                    return self.reject(
-                        location,
-                        raw,
-                        RejectReason::MissingField("timestamp".into()),
-                    )
-                }
-                Some(Val::Int(i)) => match epoch_to_micros(i) {
-                    Some(t) => Some(t),
-                    None => {
-                        return self.reject(
-                            location,
-                            raw,
-                            RejectReason::BadTimestamp(i.to_string()),
-                        )
-                    }
-                },
-                Some(Val::Float(f)) if f.is_finite() => Some((f * 1e6).round() as i64),
-                Some(v) => {
-                    let s = v.into_string();
-                    if s.trim().is_empty() {
-                        return self.reject(
-                            location,
-                            raw,
-                            RejectReason::MissingField("timestamp".into()),
-                        );
-                    }
-                    match parse_timestamp(&s) {
-                        Some(t) => Some(t),
-                        None => return self.reject(location, raw, RejectReason::BadTimestamp(s)),
-                    }
-                }
-            },
+            Some(col) => Some(self.timestamp(get(col))?),
         };
-        let int_of = |name: &str, col: &Option<String>| -> Result<Option<i64>, RejectReason> {
-            let Some(v) = col.as_deref().and_then(&get) else {
-                return Ok(None);
-            };
-            match v {
-                Val::Int(i) => Ok(Some(i)),
-                Val::Float(f) if f.is_finite() && f.fract() == 0.0 => Ok(Some(f as i64)),
-                Val::Str(s) if s.trim().is_empty() => Ok(None),
-                Val::Str(s) => {
-                    let t = s.trim();
-                    t.parse::<i64>()
-                        .ok()
-                        .or_else(|| {
-                            t.parse::<f64>()
-                                .ok()
-                                .filter(|f| f.fract() == 0.0)
-                                .map(|f| f as i64)
-                        })
-                        .map(Some)
-                        .ok_or_else(|| RejectReason::BadNumber(name.into()))
-                }
-                _ => Err(RejectReason::BadNumber(name.into())),
+        let author = match c.author.as_deref().and_then(&get) {
+            None => None,
+            // A list of addresses (`["nina@acme.com"]`): the first address decides.
+            Some(Val::Array(items)) if items.iter().all(|x| x.is_string() || x.is_null()) => {
+                let joined: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                normalise_author(&joined.join(", "))
             }
+            Some(v) => normalise_author(
+                &v.scalar_string()
+                    .ok_or_else(|| RejectReason::NotScalar("author".into(), v.kind().into()))?,
+            ),
         };
-        let float_of = |name: &str, col: &Option<String>| -> Result<Option<f64>, RejectReason> {
-            let Some(v) = col.as_deref().and_then(&get) else {
-                return Ok(None);
-            };
-            match v {
-                Val::Int(i) => Ok(Some(i as f64)),
-                Val::Float(f) if f.is_finite() => Ok(Some(f)),
-                Val::Str(s) if s.trim().is_empty() => Ok(None),
-                Val::Str(s) => s
-                    .trim()
-                    .replace(',', ".")
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .map(Some)
-                    .ok_or_else(|| RejectReason::BadNumber(name.into())),
-                _ => Err(RejectReason::BadNumber(name.into())),
-            }
-        };
-        let numbers = (|| {
-            Ok::<_, RejectReason>((
-                int_of("likes", &c.likes)?,
-                int_of("shares", &c.shares)?,
-                int_of("replies", &c.replies)?,
-                int_of("reach", &c.reach)?,
-                float_of("rating", &c.rating)?,
-                float_of("score", &c.score)?,
-            ))
-        })();
-        let (likes, shares, replies, reach, rating, score) = match numbers {
-            Ok(n) => n,
-            Err(r) => return self.reject(location, raw, r),
-        };
-        Item::Record(InputRecord {
+        let count =
+            |name: &str, col: &Option<String>| self.count(name, col.as_deref().and_then(&get));
+        let likes = count("likes", &c.likes)?;
+        let shares = count("shares", &c.shares)?;
+        let replies = count("replies", &c.replies)?;
+        let reach = count("reach", &c.reach)?;
+        let rating = in_range(
+            "rating",
+            float(c.rating.as_deref().and_then(&get), "rating")?,
+            1.0,
+            5.0,
+            "ratings are 1 to 5",
+        )?;
+        let score = in_range(
+            "score",
+            float(c.score.as_deref().and_then(&get), "score")?,
+            0.0,
+            10.0,
+            "eNPS scores are 0 to 10",
+        )?;
+        Ok(InputRecord {
             source: self.source.clone(),
-            location,
-            raw,
+            location: String::new(),
+            raw: String::new(),
             id,
             text,
             event_time,
-            author: text_of(&c.author),
-            department: text_of(&c.department),
-            language: text_of(&c.language),
-            brand: text_of(&c.brand),
-            channel: text_of(&c.channel),
+            author,
+            department: scalar("department", &c.department)?,
+            language: scalar("language", &c.language)?,
+            brand: scalar("brand", &c.brand)?,
+            channel: scalar("channel", &c.channel)?,
             likes,
             shares,
             replies,
             reach,
             rating,
             score,
-            provider: text_of(&c.provider),
+            provider: scalar("provider", &c.provider)?,
         })
     }
 
+    fn timestamp(&self, v: Option<Val<'_>>) -> Result<i64, RejectReason> {
+        let missing = || RejectReason::MissingField("timestamp".into());
+        let (us, shown) = match v {
+            None => return Err(missing()),
+            Some(Val::Int(i)) => (epoch_to_micros(i), i.to_string()),
+            Some(Val::Float(f)) => (epoch_f64_to_micros(f), f.to_string()),
+            Some(Val::Str(s)) => {
+                if s.trim().is_empty() {
+                    return Err(missing());
+                }
+                (parse_timestamp_in(&s, self.read.timezone), s.to_string())
+            }
+            Some(Val::Bool(b)) => return Err(RejectReason::BadTimestamp(b.to_string())),
+            Some(v @ (Val::Array(_) | Val::Object)) => {
+                return Err(RejectReason::NotScalar("timestamp".into(), v.kind().into()))
+            }
+        };
+        match us {
+            None => Err(RejectReason::BadTimestamp(shown)),
+            Some(t) if !self.read.window.contains(t) => Err(RejectReason::TimestampOutOfRange(
+                shown,
+                self.read.window.describe(),
+            )),
+            Some(t) => Ok(t),
+        }
+    }
+
+    /// A count (likes, shares, replies, reach): a whole number from 0 to `max_count`.
+    fn count(&self, name: &str, v: Option<Val<'_>>) -> NumResult<i64> {
+        let max = self.read.max_count;
+        let out_of_range = |shown: String| {
+            RejectReason::NumberOutOfRange(
+                name.into(),
+                format!("{shown} is not a plausible count (whole numbers 0 to {max}; see [limits] max_count)"),
+            )
+        };
+        let f = match v {
+            None => return Ok(None),
+            Some(Val::Int(i)) => {
+                return if (0..=max).contains(&i) {
+                    Ok(Some(i))
+                } else {
+                    Err(out_of_range(i.to_string()))
+                }
+            }
+            Some(Val::Float(f)) => f,
+            Some(Val::Str(s)) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Ok(None);
+                }
+                if let Ok(i) = t.parse::<i64>() {
+                    return if (0..=max).contains(&i) {
+                        Ok(Some(i))
+                    } else {
+                        Err(out_of_range(t.to_string()))
+                    };
+                }
+                match t.parse::<f64>() {
+                    Ok(f)
+                        if t.bytes()
+                            .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) =>
+                    {
+                        f
+                    }
+                    _ => return Err(RejectReason::BadNumber(name.into())),
+                }
+            }
+            Some(Val::Bool(_)) => return Err(RejectReason::BadNumber(name.into())),
+            Some(v) => return Err(RejectReason::NotScalar(name.into(), v.kind().into())),
+        };
+        if !f.is_finite() || f.fract() != 0.0 {
+            return Err(RejectReason::BadNumber(name.into()));
+        }
+        if f < 0.0 || f > max as f64 {
+            return Err(out_of_range(f.to_string()));
+        }
+        Ok(Some(f as i64))
+    }
+}
+
+/// A real number (rating, score): `4,5` is read as 4.5.
+fn float(v: Option<Val<'_>>, name: &str) -> NumResult<f64> {
+    match v {
+        None => Ok(None),
+        Some(Val::Int(i)) => Ok(Some(i as f64)),
+        Some(Val::Float(f)) if f.is_finite() => Ok(Some(f)),
+        Some(Val::Str(s)) if s.trim().is_empty() => Ok(None),
+        Some(Val::Str(s)) => s
+            .trim()
+            .replace(',', ".")
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or_else(|| RejectReason::BadNumber(name.into())),
+        Some(v @ (Val::Array(_) | Val::Object)) => {
+            Err(RejectReason::NotScalar(name.into(), v.kind().into()))
+        }
+        Some(_) => Err(RejectReason::BadNumber(name.into())),
+    }
+}
+
+fn in_range(name: &str, v: Option<f64>, lo: f64, hi: f64, what: &str) -> NumResult<f64> {
+    match v {
+        Some(x) if !(lo..=hi).contains(&x) => Err(RejectReason::NumberOutOfRange(
+            name.into(),
+            format!("{x} is out of range ({what})"),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// The author as routing and pseudonymising should see it: the bare address when the field holds
+/// one in any common spelling, else the trimmed text (a handle).
+fn normalise_author(a: &str) -> Option<String> {
+    let t = a.trim();
+    if t.is_empty() {
+        return None;
+    }
+    Some(crate::route::extract_email(t).unwrap_or_else(|| t.to_string()))
+}
+
+impl Extractor {
     /// A JSON object row (JSON Lines, or a Parquet row rendered as JSON).
     fn item_from_json(&self, location: String, raw: String, v: &Value) -> Item {
         if !v.is_object() {
@@ -304,136 +495,166 @@ impl Extractor {
                 RejectReason::MalformedRow("the line is JSON but not an object".into()),
             );
         }
-        self.build(location, raw.clone(), |col| {
-            json_path(v, col).and_then(json_val)
-        })
+        self.note_keys(|k| key_paths(v, "", 3, k));
+        self.build(location, raw, |col| json_path(v, col).and_then(json_val))
     }
 }
 
-fn csv_rows(ex: Extractor, file: &Path, delimiter: u8) -> Result<Rows, IngestError> {
-    let io = |source| IngestError::Io {
-        path: file.into(),
-        source,
+/// Decodes one line or field in the source's encoding; Err for invalid UTF-8.
+fn decode<'a>(bytes: &'a [u8], read: &ReadOptions) -> Result<Cow<'a, str>, ()> {
+    match read.encoding {
+        None => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| ()),
+        Some(enc) => Ok(enc.decode_without_bom_handling(bytes).0),
+    }
+}
+
+fn csv_rows(
+    ex: Extractor,
+    label: &str,
+    input: Box<dyn BufRead + Send>,
+    source: &SourcePlan,
+) -> Result<Rows, IngestError> {
+    let path = PathBuf::from(label);
+    let fmt = |message: String| IngestError::Format {
+        path: path.clone(),
+        message,
     };
-    let f = File::open(file).map_err(io)?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .has_headers(true)
-        .from_reader(f);
-    let headers = rdr
-        .byte_headers()
-        .map_err(|e| IngestError::Format {
-            path: file.into(),
-            message: format!("cannot read the CSV header: {e}"),
-        })?
-        .clone();
-    let headers: Vec<String> = headers
+    let mut lines = csvline::Lines::new(input);
+    let header = lines
+        .header(source.delimiter)
+        .map_err(|err| IngestError::Io {
+            path: path.clone(),
+            err,
+        })?;
+    let Some((header_line, header_raw)) = header else {
+        return Err(fmt(
+            "the CSV file is empty (no header line); export it with its header row, or remove it from the source's path".into(),
+        ));
+    };
+    let header_text = String::from_utf8_lossy(&header_raw).into_owned();
+    let split = |d: u8| -> Vec<String> {
+        let mut r = csvline::Record::default();
+        r.feed(&header_raw, d);
+        r.finish();
+        r.fields
+            .iter()
+            .map(|h| {
+                String::from_utf8_lossy(h)
+                    .trim_start_matches('\u{feff}')
+                    .trim()
+                    .to_string()
+            })
+            .collect()
+    };
+    let mut delimiter = source.delimiter;
+    let mut headers = split(delimiter);
+    if !source.read.delimiter_explicit && missing_columns(&ex.columns, &headers).is_some() {
+        // Brazilian and Spanish exports are often `;`-separated: take the separator that finds every column.
+        for d in [b';', b'\t', b'|'] {
+            let h = split(d);
+            if h.len() > 1 && missing_columns(&ex.columns, &h).is_none() {
+                delimiter = d;
+                headers = h;
+                break;
+            }
+        }
+    }
+    if let Some(detail) = missing_columns(&ex.columns, &headers) {
+        let hint = [(';', "\";\""), ('\t', "\"tab\""), ('|', "\"|\"")]
+            .iter()
+            .find(|(c, _)| *c as u8 != delimiter && header_text.contains(*c))
+            .map(|(_, name)| {
+                format!(" (the header contains {name}: if that is the separator, set delimiter = {name} in the [[source]])")
+            })
+            .unwrap_or_default();
+        return Err(fmt(format!(
+            "line {header_line}: column(s) {detail} not in the header; the file has: {}{hint}. Fix [source.columns] in the pipeline file",
+            headers.join(", ")
+        )));
+    }
+    ex.note_keys(|k| k.extend(headers.iter().cloned()));
+    let index: Vec<(String, usize)> = headers
         .iter()
-        .map(|h| {
-            String::from_utf8_lossy(h)
-                .trim_start_matches('\u{feff}')
-                .trim()
-                .to_string()
-        })
+        .enumerate()
+        .map(|(i, h)| (h.clone(), i))
         .collect();
-    check_columns(&ex.columns, file, &headers)?;
-    let path = file.to_path_buf();
-    let display = file.display().to_string();
-    let mut rec = csv::ByteRecord::new();
+    let n = headers.len();
+    let mut reader = csvline::RecordReader::new(lines, delimiter, n);
+    let display = label.to_string();
+    let read = source.read.clone();
     let mut done = false;
     let iter = std::iter::from_fn(move || {
         if done {
             return None;
         }
-        match rdr.read_byte_record(&mut rec) {
-            Ok(false) => {
+        let ev = match reader.next_record() {
+            Ok(None) => {
                 done = true;
-                None
+                return None;
             }
-            Err(e) => {
-                // The csv crate only fails on I/O errors in flexible mode; report and stop this file.
+            Err(err) => {
                 done = true;
-                Some(Err(IngestError::Format {
-                    path: path.clone(),
-                    message: format!("CSV read error: {e}"),
-                }))
+                return Some(Err(IngestError::Io {
+                    path: PathBuf::from(&display),
+                    err,
+                }));
             }
-            Ok(true) => {
-                let line = rec.position().map(|p| p.line()).unwrap_or(0);
-                let location = format!("{display}:{line}");
-                let raw = reencode_csv(&rec, delimiter);
-                if rec.len() != headers.len() {
-                    return Some(Ok(ex.reject(
-                        location,
-                        raw,
-                        RejectReason::MalformedRow(format!(
-                            "expected {} fields, found {}",
-                            headers.len(),
-                            rec.len()
-                        )),
-                    )));
-                }
-                let mut fields = Vec::with_capacity(rec.len());
-                for f in rec.iter() {
-                    match std::str::from_utf8(f) {
-                        Ok(s) => fields.push(s),
-                        Err(_) => {
-                            return Some(Ok(ex.reject(location, raw, RejectReason::InvalidUtf8)))
-                        }
-                    }
-                }
-                let get = |col: &str| -> Option<Val<'_>> {
-                    let i = headers.iter().position(|h| h == col)?;
-                    // An empty cell is an empty string: empty text is `empty_text`, an empty id is missing.
-                    Some(Val::Str(Cow::Borrowed(fields[i])))
-                };
-                let item = ex.build(location, raw.clone(), get);
-                Some(Ok(item))
+            Ok(Some(ev)) => ev,
+        };
+        let location = format!("{display}:{}", ev.line);
+        let raw = match read.encoding {
+            None => String::from_utf8_lossy(&ev.raw).into_owned(),
+            Some(enc) => enc.decode_without_bom_handling(&ev.raw).0.into_owned(),
+        };
+        if let Some(why) = ev.unbalanced {
+            return Some(Ok(ex.reject(
+                location,
+                raw,
+                RejectReason::UnbalancedQuote(why),
+            )));
+        }
+        let rec = ev.record;
+        if rec.fields.len() != n {
+            return Some(Ok(ex.reject(
+                location,
+                raw,
+                RejectReason::MalformedRow(format!(
+                    "expected {n} fields, found {}",
+                    rec.fields.len()
+                )),
+            )));
+        }
+        let mut fields = Vec::with_capacity(n);
+        for f in &rec.fields {
+            match decode(f, &read) {
+                Ok(s) => fields.push(s),
+                Err(()) => return Some(Ok(ex.reject(location, raw, RejectReason::InvalidUtf8))),
             }
         }
+        let get = |col: &str| -> Option<Val<'_>> {
+            let i = index.iter().find(|(h, _)| h == col)?.1;
+            // An empty cell is an empty string: empty text is `empty_text`, an empty id is missing.
+            Some(Val::Str(Cow::Borrowed(fields[i].as_ref())))
+        };
+        Some(Ok(ex.build(location, raw, get)))
     });
     Ok(Box::new(iter))
 }
 
-fn reencode_csv(rec: &csv::ByteRecord, delimiter: u8) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .terminator(csv::Terminator::Any(b'\n'))
-        .from_writer(Vec::new());
-    let _ = w.write_byte_record(rec);
-    let bytes = w.into_inner().unwrap_or_default();
-    let s = String::from_utf8_lossy(&bytes);
-    s.trim_end_matches('\n').to_string()
-}
-
-fn check_columns(c: &Columns, file: &Path, available: &[String]) -> Result<(), IngestError> {
-    let wanted = configured_columns(c);
-    let missing: Vec<&str> = wanted
-        .iter()
+/// `field = "col"` for each configured column missing from `available`, or None when all are there.
+fn missing_columns(c: &Columns, available: &[String]) -> Option<String> {
+    let missing: Vec<String> = configured_columns(c)
+        .into_iter()
         .filter(|(_, col)| !available.iter().any(|h| h == col))
-        .map(|(field, _)| *field)
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let detail: Vec<String> = wanted
-        .iter()
-        .filter(|(f, _)| missing.contains(f))
         .map(|(f, col)| format!("{f} = {col:?}"))
         .collect();
-    Err(IngestError::Format {
-        path: file.into(),
-        message: format!(
-            "column(s) {} not in the header; the file has: {}. Fix [source.columns] in the pipeline file",
-            detail.join(", "),
-            available.join(", ")
-        ),
-    })
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
 
 /// (pulso field, configured column) pairs.
-fn configured_columns(c: &Columns) -> Vec<(&'static str, String)> {
+pub(crate) fn configured_columns(c: &Columns) -> Vec<(&'static str, String)> {
     let mut v = vec![("text", c.text.clone())];
     for (f, col) in [
         ("id", &c.id),
@@ -458,29 +679,31 @@ fn configured_columns(c: &Columns) -> Vec<(&'static str, String)> {
     v
 }
 
-fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
-    let f = File::open(file).map_err(|source| IngestError::Io {
-        path: file.into(),
-        source,
-    })?;
-    let mut rdr = BufReader::with_capacity(1 << 16, f);
-    let path = file.to_path_buf();
-    let display = file.display().to_string();
+fn jsonl_rows(
+    ex: Extractor,
+    label: &str,
+    mut rdr: Box<dyn BufRead + Send>,
+) -> Result<Rows, IngestError> {
+    let display = label.to_string();
     let mut line_no = 0u64;
     let mut buf = Vec::new();
+    let read = ex.read.clone();
     let iter = std::iter::from_fn(move || loop {
         buf.clear();
         match rdr.read_until(b'\n', &mut buf) {
             Ok(0) => return None,
-            Err(e) => {
+            Err(err) => {
                 return Some(Err(IngestError::Io {
-                    path: path.clone(),
-                    source: e,
+                    path: PathBuf::from(&display),
+                    err,
                 }))
             }
             Ok(_) => {}
         }
         line_no += 1;
+        if line_no == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
         while matches!(buf.last(), Some(b'\n') | Some(b'\r')) {
             buf.pop();
         }
@@ -488,15 +711,15 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
             continue;
         }
         let location = format!("{display}:{line_no}");
-        let s = match std::str::from_utf8(&buf) {
+        let s = match decode(&buf, &read) {
             Ok(s) => s,
-            Err(_) => {
+            Err(()) => {
                 let raw = String::from_utf8_lossy(&buf).into_owned();
                 return Some(Ok(ex.reject(location, raw, RejectReason::InvalidUtf8)));
             }
         };
         let raw = s.to_string();
-        return Some(Ok(match serde_json::from_str::<Value>(s) {
+        return Some(Ok(match serde_json::from_str::<Value>(&s) {
             Ok(v) => ex.item_from_json(location, raw, &v),
             Err(e) => ex.reject(
                 location,
@@ -508,138 +731,41 @@ fn jsonl_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
     Ok(Box::new(iter))
 }
 
-fn parquet_rows(ex: Extractor, file: &Path) -> Result<Rows, IngestError> {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let fmt_err = |message: String| IngestError::Format {
-        path: file.into(),
-        message,
-    };
-    let f = File::open(file).map_err(|source| IngestError::Io {
-        path: file.into(),
-        source,
-    })?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f)
-        .map_err(|e| fmt_err(format!("not a readable Parquet file: {e}")))?;
-    let top: Vec<String> = builder
-        .schema()
-        .fields()
+/// Mapped fields of a source that are absent or null in every sampled row, one message each.
+///
+/// A wrong dotted path (`requester.mail`) or a column that is empty throughout yields null for
+/// every record without any reject; this is the check that says so. Reads at most `sample` rows
+/// per file; a file that cannot be read is left to the run to report.
+pub fn absent_fields(source: &SourcePlan, sample: usize) -> Vec<String> {
+    let presence = Arc::new(Presence::default());
+    for f in &source.files {
+        let Ok(rows) = open_with(source, f, Some(presence.clone())) else {
+            continue;
+        };
+        for r in rows.take(sample) {
+            if r.is_err() {
+                break;
+            }
+        }
+    }
+    let g = presence.inner.lock().unwrap();
+    let (rows, hits, keys) = (&g.0, &g.1, &g.2);
+    if *rows == 0 {
+        return Vec::new();
+    }
+    let keys: Vec<&str> = keys.iter().map(String::as_str).take(60).collect();
+    configured_columns(&source.columns)
         .iter()
-        .map(|f| f.name().clone())
-        .collect();
-    // Dotted paths address struct fields; check only the top-level name.
-    let wanted = configured_columns(&ex.columns);
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|(_, col)| {
-            !top.iter()
-                .any(|h| h == col || col.starts_with(&format!("{h}.")))
+        .enumerate()
+        .filter(|(i, _)| hits.get(*i).copied().unwrap_or(0) == 0)
+        .map(|(_, (field, col))| {
+            format!(
+                "source '{}': field {field} = {col:?} is absent or null in all {rows} sampled row(s); the file has keys: {}. Fix [source.columns] {field} in the pipeline file",
+                source.name,
+                keys.join(", ")
+            )
         })
-        .map(|(f, col)| format!("{f} = {col:?}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(fmt_err(format!(
-            "column(s) {} not in the Parquet schema; the file has: {}. Fix [source.columns] in the pipeline file",
-            missing.join(", "),
-            top.join(", ")
-        )));
-    }
-    let reader = builder
-        .with_batch_size(1024)
-        .build()
-        .map_err(|e| fmt_err(e.to_string()))?;
-    let path = file.to_path_buf();
-    let display = file.display().to_string();
-    let mut row = 0u64;
-    let mut pending: std::collections::VecDeque<Result<Item, IngestError>> = Default::default();
-    let mut reader = Some(reader);
-    let iter = std::iter::from_fn(move || loop {
-        if let Some(x) = pending.pop_front() {
-            return Some(x);
-        }
-        let r = reader.as_mut()?;
-        match r.next() {
-            None => {
-                reader = None;
-                return None;
-            }
-            Some(Err(e)) => {
-                reader = None;
-                return Some(Err(IngestError::Format {
-                    path: path.clone(),
-                    message: format!("Parquet read error: {e}"),
-                }));
-            }
-            Some(Ok(batch)) => {
-                let batch = match utc_offsets(batch) {
-                    Ok(b) => b,
-                    Err(e) => {
-                        reader = None;
-                        return Some(Err(IngestError::Format {
-                            path: path.clone(),
-                            message: format!("cannot convert a row: {e}"),
-                        }));
-                    }
-                };
-                let mut w = arrow::json::LineDelimitedWriter::new(Vec::new());
-                if let Err(e) = w.write(&batch).and_then(|_| w.finish()) {
-                    reader = None;
-                    return Some(Err(IngestError::Format {
-                        path: path.clone(),
-                        message: format!("cannot convert a row: {e}"),
-                    }));
-                }
-                let bytes = w.into_inner();
-                for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                    row += 1;
-                    let location = format!("{display}:row {row}");
-                    let raw = String::from_utf8_lossy(line).into_owned();
-                    let item = match serde_json::from_slice::<Value>(line) {
-                        Ok(v) => ex.item_from_json(location, raw, &v),
-                        Err(e) => ex.reject(
-                            location,
-                            raw,
-                            RejectReason::MalformedRow(format!("unreadable row: {e}")),
-                        ),
-                    };
-                    pending.push_back(Ok(item));
-                }
-            }
-        }
-    });
-    Ok(Box::new(iter))
-}
-
-/// Arrow stores zoned timestamps as UTC instants; the zone name only affects display. Rewriting
-/// named zones (`UTC`, `America/Sao_Paulo`) as `+00:00` lets them render as RFC 3339 without a
-/// time-zone database, with the same instant.
-fn utc_offsets(
-    batch: arrow::record_batch::RecordBatch,
-) -> Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError> {
-    use arrow::datatypes::{DataType, Field, Schema};
-    let schema = batch.schema();
-    if !schema
-        .fields()
-        .iter()
-        .any(|f| matches!(f.data_type(), DataType::Timestamp(_, Some(_))))
-    {
-        return Ok(batch);
-    }
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut cols = Vec::with_capacity(schema.fields().len());
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        match f.data_type() {
-            DataType::Timestamp(unit, Some(_)) => {
-                let dt = DataType::Timestamp(*unit, Some("+00:00".into()));
-                cols.push(arrow::compute::cast(c, &dt)?);
-                fields.push(Field::new(f.name(), dt, f.is_nullable()));
-            }
-            _ => {
-                cols.push(c.clone());
-                fields.push(f.as_ref().clone());
-            }
-        }
-    }
-    arrow::record_batch::RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), cols)
+        .collect()
 }
 
 #[cfg(test)]
@@ -656,6 +782,7 @@ mod tests {
             delimiter: b',',
             columns: cols,
             files: vec![file.to_path_buf()],
+            read: Default::default(),
         }
     }
 
@@ -703,6 +830,32 @@ mod tests {
                 "invalid_utf8@10",
                 "empty_text@11"
             ]
+        );
+    }
+
+    #[test]
+    fn csv_unbalanced_quote_keeps_the_next_records() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("q.csv");
+        std::fs::write(
+            &p,
+            "id,text,ts\n1,first,2026-11-01\n2,\"Best product ever,2026-11-01\n3,I said 5\" screen,2026-11-02\n4,fourth,2026-11-03\n",
+        )
+        .unwrap();
+        let mut c = cols();
+        c.likes = None;
+        let got = reasons(open(&plan(Format::Csv, c.clone(), &p), &p).unwrap());
+        assert_eq!(got, vec!["ok:1", "unbalanced_quote@3", "ok:3", "ok:4"]);
+        // A quote that never closes: every later line still reads.
+        std::fs::write(
+            &p,
+            "id,text,ts\n1,first,2026-11-01\n2,\"never closed,2026-11-01\n3,x,2026-11-02\n4,y,2026-11-03\n5,z,2026-11-03\n",
+        )
+        .unwrap();
+        let got = reasons(open(&plan(Format::Csv, c, &p), &p).unwrap());
+        assert_eq!(
+            got,
+            vec!["ok:1", "unbalanced_quote@3", "ok:3", "ok:4", "ok:5"]
         );
     }
 
@@ -760,6 +913,30 @@ not json
                 "malformed_row@5",
                 "invalid_utf8@6"
             ]
+        );
+    }
+
+    #[test]
+    fn absent_fields_name_the_field_and_the_keys() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.jsonl");
+        std::fs::write(
+            &p,
+            "{\"id\":1,\"text\":\"a\",\"requester\":{\"email\":\"x@acme.com\"}}\n{\"id\":2,\"text\":\"b\",\"requester\":{\"email\":\"y@acme.com\"}}\n",
+        )
+        .unwrap();
+        let c = Columns {
+            id: Some("id".into()),
+            text: "text".into(),
+            author: Some("requester.mail".into()),
+            ..Default::default()
+        };
+        let m = absent_fields(&plan(Format::Jsonl, c, &p), 100);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].contains("author = \"requester.mail\"") && m[0].contains("requester.email"),
+            "{}",
+            m[0]
         );
     }
 }

@@ -51,7 +51,12 @@ enum Cmd {
         allow_rejects: bool,
     },
     /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
-    Validate { pipeline: PathBuf },
+    Validate {
+        pipeline: PathBuf,
+        /// Accepted for scripts that pass it to every subcommand (validate draws no bars).
+        #[arg(long)]
+        no_progress: bool,
+    },
     /// Score texts ad hoc: one text per line, or JSON Lines with a `text` field; prints JSON Lines.
     Score {
         /// Input file, or - for standard input.
@@ -65,6 +70,9 @@ enum Cmd {
         /// fp32, bf16 or auto.
         #[arg(long, default_value = "auto")]
         precision: String,
+        /// Accepted for scripts that pass it to every subcommand (score draws no bars).
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Measure a model on a labelled file (CSV, TSV or JSON Lines).
     Eval(pulso::eval::EvalArgs),
@@ -75,12 +83,27 @@ enum Cmd {
         date: Option<NaiveDate>,
         #[arg(long)]
         html: Option<PathBuf>,
+        /// Accepted for scripts that pass it to every subcommand (report draws no bars).
+        #[arg(long)]
+        no_progress: bool,
     },
 }
 
+/// A run date: exactly `YYYY-MM-DD`, a real calendar date, year 1990 to 9999.
 fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("{s:?} is not a date; use YYYY-MM-DD"))
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|_| shape_ok)
+        .ok_or_else(|| format!("{s:?} is not a calendar date; use YYYY-MM-DD"))?;
+    pulso::config::check_run_date(d)?;
+    Ok(d)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -139,6 +162,14 @@ fn dispatch(cli: Cli) -> Result<u8> {
             }
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", outcome.stats.table())?;
+            if let Some(n) = pulso::privacy::notice(
+                plan.internal_text,
+                outcome
+                    .stats
+                    .segment_signals(pulso::record::Segment::Internal),
+            ) {
+                writeln!(stdout, "{n}")?;
+            }
             let rejected = outcome.stats.total_rejects();
             writeln!(
                 stdout,
@@ -156,7 +187,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
             )?;
             Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
         }
-        Cmd::Validate { pipeline } => {
+        Cmd::Validate {
+            pipeline,
+            no_progress: _,
+        } => {
             let plan = Plan::build(&pipeline, &Overrides::default())?;
             let v = pulso::pipeline::validate(&plan)?;
             let mut o = std::io::stdout().lock();
@@ -193,6 +227,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
                         routed.join(", ")
                     }
                 )?;
+                for w in v
+                    .warnings
+                    .iter()
+                    .filter(|w| w.starts_with(&format!("source '{}':", s.name)))
+                {
+                    writeln!(o, "    warning: {w}")?;
+                }
                 if let Some(ex) = v.examples.get(&s.name) {
                     for (reason, list) in ex {
                         for (loc, detail) in list {
@@ -201,7 +242,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     }
                 }
             }
-            Ok(if v.stats.total_rejects() > 0 {
+            Ok(if v.stats.total_rejects() > 0 || !v.warnings.is_empty() {
                 EXIT_REJECTS
             } else {
                 0
@@ -212,6 +253,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             model,
             threads,
             precision,
+            no_progress: _,
         } => {
             let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
             configure_threads(cfg.threads);
@@ -245,7 +287,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
             pulso::eval::write_report(&report, args.json, &mut out)?;
             Ok(0)
         }
-        Cmd::Report { out, date, html } => {
+        Cmd::Report {
+            out,
+            date,
+            html,
+            no_progress: _,
+        } => {
             pulso::report::run(&out, date, html.as_deref())
                 .with_context(|| format!("cannot report on {}", out.display()))?;
             Ok(0)

@@ -25,6 +25,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// Rows per source sampled by [`ingest::absent_fields`] in `run` and `validate`.
+pub const FIELD_SAMPLE: usize = 1000;
+
 /// Records per chunk handed from the reader to the scorer.
 pub const CHUNK: usize = 4096;
 
@@ -117,43 +120,7 @@ fn duplicate(r: InputRecord) -> Reject {
 /// assert_eq!(r, "r9,Ana <[email]>,oops");
 /// ```
 pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
-    if !raw.contains('@') {
-        return raw.to_string();
-    }
-    let is_local = |c: char| c.is_alphanumeric() || "._%+-".contains(c);
-    let is_domain = |c: char| c.is_alphanumeric() || ".-".contains(c);
-    let chars: Vec<(usize, char)> = raw.char_indices().collect();
-    let mut out = String::with_capacity(raw.len());
-    let mut last = 0usize;
-    for (k, &(at, c)) in chars.iter().enumerate() {
-        if c != '@' || at < last {
-            continue;
-        }
-        let mut start = k;
-        while start > 0 && is_local(chars[start - 1].1) {
-            start -= 1;
-        }
-        let mut end = k + 1;
-        while end < chars.len() && is_domain(chars[end].1) {
-            end += 1;
-        }
-        let domain: String = chars[k + 1..end].iter().map(|x| x.1).collect();
-        let domain = domain.trim_end_matches('.');
-        if start == k || !domain.contains('.') {
-            continue;
-        }
-        let b = chars[start].0;
-        let e = chars[k + 1].0 + domain.len();
-        let addr = &raw[b..e];
-        out.push_str(&raw[last..b]);
-        match key {
-            Some(k) => out.push_str(&format!("[email:{}]", crate::enrich::pseudonymize(k, addr))),
-            None => out.push_str("[email]"),
-        }
-        last = e;
-    }
-    out.push_str(&raw[last..]);
-    out
+    crate::redact::redact_emails(raw, key)
 }
 
 /// What the reader thread sends: a chunk of (file index, item), or the first file that cannot be
@@ -177,9 +144,9 @@ fn spawn_reader(
             let rows = match ingest::open(&sources[*si], path).and_then(|r| {
                 crate::publish::fault::point("read:open")
                     .map(|_| r)
-                    .map_err(|source| IngestError::Io {
+                    .map_err(|err| IngestError::Io {
                         path: path.clone(),
-                        source,
+                        err,
                     })
             }) {
                 Ok(r) => r,
@@ -224,6 +191,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
 
     let router = Router::build(&plan.organization, plan.roster.as_deref())
         .context("cannot read the roster")?;
+    // Mapped fields that match nothing in a sample of each source (a wrong dotted path, say).
+    let field_warnings: Vec<String> = plan
+        .sources
+        .iter()
+        .flat_map(|s| ingest::absent_fields(s, FIELD_SAMPLE))
+        .collect();
     let key = std::env::var("PULSO_PSEUDONYM_KEY")
         .ok()
         .filter(|k| !k.is_empty())
@@ -359,7 +332,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 .position(|s| *s.name == *r.source)
                 .unwrap_or(0);
             if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
-                r.raw = redact_emails(&r.raw, key.as_deref());
+                r.raw = crate::redact::redact_raw(&r.raw, key.as_deref());
+                crate::privacy::apply_reject(plan.internal_text, true, r);
             }
             tallies[si].1.reject(r.reason.code(), &r.location, &r.raw);
         }
@@ -426,6 +400,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         for r in &rejects {
             stats.observe_reject(r);
         }
+        crate::privacy::apply(plan.internal_text, &mut signals);
         if wtx.send((signals, rejects)).is_err() {
             break; // the writer failed; its error is reported below
         }
@@ -463,7 +438,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     }
     let aggregate_s = t_agg.elapsed().as_secs_f64();
     progress.finish();
-    let warnings = enricher.warnings();
+    let mut warnings = field_warnings;
+    warnings.extend(enricher.warnings());
     crate::publish::fault::point("aggregate:done").context("cannot write the aggregates")?;
 
     // Guard rails: a source gone bad must not replace last night's good partitions.
@@ -516,6 +492,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             &plan.model,
             &scorer.info().path,
         ),
+        "privacy": { "internal_text": plan.internal_text },
     });
     let published = sink
         .commit(&mut manifest)
@@ -537,13 +514,22 @@ pub struct Validation {
     pub examples: BTreeMap<String, BTreeMap<String, Vec<(String, String)>>>,
     /// (source, segment) → records routed there.
     pub routed: BTreeMap<(String, String), u64>,
+    /// Mapped fields absent or null in every sampled row, one line each.
+    pub warnings: Vec<String>,
 }
 
 /// Reads every source and routes every record, without the model; writes nothing.
 pub fn validate(plan: &Plan) -> Result<Validation> {
     let router = Router::build(&plan.organization, plan.roster.as_deref())
         .context("cannot read the roster")?;
-    let mut v = Validation::default();
+    let mut v = Validation {
+        warnings: plan
+            .sources
+            .iter()
+            .flat_map(|s| ingest::absent_fields(s, FIELD_SAMPLE))
+            .collect(),
+        ..Default::default()
+    };
     let mut dedup = Dedup::default();
     for s in &plan.sources {
         v.stats.records.insert(s.name.clone(), 0);

@@ -264,6 +264,14 @@ pub enum RejectReason {
     BadTimestamp(String),
     BadNumber(String),
     Duplicate,
+    /// A quote that opens a field and never closes where it should (the detail says why).
+    UnbalancedQuote(String),
+    /// A number outside what the field allows: (field, explanation).
+    NumberOutOfRange(String, String),
+    /// A timestamp that parses but lies outside the accepted window: (value, explanation).
+    TimestampOutOfRange(String, String),
+    /// An array or object where a single value is expected: (field, what was found).
+    NotScalar(String, String),
 }
 
 impl RejectReason {
@@ -277,6 +285,10 @@ impl RejectReason {
             RejectReason::BadTimestamp(_) => "bad_timestamp".into(),
             RejectReason::BadNumber(f) => format!("bad_number:{f}"),
             RejectReason::Duplicate => "duplicate".into(),
+            RejectReason::UnbalancedQuote(_) => "unbalanced_quote".into(),
+            RejectReason::NumberOutOfRange(f, _) => format!("bad_number:{f}"),
+            RejectReason::TimestampOutOfRange(..) => "bad_timestamp".into(),
+            RejectReason::NotScalar(f, _) => format!("not_scalar:{f}"),
         }
     }
 
@@ -287,9 +299,17 @@ impl RejectReason {
             RejectReason::InvalidUtf8 => "the record is not valid UTF-8; re-export the file as UTF-8".into(),
             RejectReason::MissingField(f) => format!("field '{f}' is missing or null"),
             RejectReason::EmptyText => "text is empty or only whitespace".into(),
-            RejectReason::BadTimestamp(v) => format!("cannot parse timestamp {v:?}; use RFC 3339, 'YYYY-MM-DD HH:MM:SS' (UTC), a date, or epoch seconds/milliseconds"),
+            RejectReason::BadTimestamp(v) => format!("cannot parse timestamp {v:?}; use RFC 3339, RFC 2822, 'YYYY-MM-DD HH:MM:SS' (in the source's timezone, default UTC), a date, or epoch seconds/milliseconds/microseconds"),
             RejectReason::BadNumber(f) => format!("field '{f}' is not a number"),
             RejectReason::Duplicate => "same source and id seen earlier in this run".into(),
+            RejectReason::UnbalancedQuote(d) => format!(
+                "{d}; this line is rejected and reading resumes on the next line. Fix the quoting in the export (a quote inside a field is written \"\")"
+            ),
+            RejectReason::NumberOutOfRange(f, d) => format!("field '{f}': {d}"),
+            RejectReason::TimestampOutOfRange(v, d) => format!("timestamp {v:?} {d}"),
+            RejectReason::NotScalar(f, what) => format!(
+                "field '{f}' is {what}, not a single value; map [source.columns] {f} to a field holding a string or number"
+            ),
         }
     }
 }

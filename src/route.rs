@@ -15,11 +15,8 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum RosterError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("{path}:{line}: {message}")]
     Row {
         path: PathBuf,
@@ -44,12 +41,65 @@ pub struct Router {
 
 /// The author key used for roster lookups: the e-mail address if there is one, lower-cased.
 pub fn author_key(author: &str) -> String {
+    match extract_email(author) {
+        Some(e) => e.to_lowercase(),
+        None => author.trim().to_lowercase(),
+    }
+}
+
+/// The e-mail address in an author field as exports write it: `Ana <ana@acme.com>`,
+/// `ana@acme.com (Ana Silva)`, `"ana@acme.com"`, `mailto:ana@acme.com`, `ana@acme.com;`,
+/// `["ana@acme.com"]`, `ana@acme.com, rui@acme.com` (the first address). None when there is no
+/// `local@domain.tld` in it (a handle like `@maria`).
+///
+/// ```
+/// use pulso::route::extract_email;
+/// assert_eq!(extract_email("ana.silva@acme.com (Ana Silva)").as_deref(), Some("ana.silva@acme.com"));
+/// assert_eq!(extract_email("[\"nina@acme.com\"]").as_deref(), Some("nina@acme.com"));
+/// assert_eq!(extract_email("@maria"), None);
+/// ```
+pub fn extract_email(author: &str) -> Option<String> {
     let a = author.trim();
-    let a = match (a.rfind('<'), a.rfind('>')) {
-        (Some(i), Some(j)) if i < j => &a[i + 1..j],
-        _ => a,
-    };
-    a.trim().trim_start_matches("mailto:").to_lowercase()
+    if !a.contains('@') {
+        return None;
+    }
+    // An address in angle brackets wins over anything around it (`"x@y" <real@acme.com>`).
+    if let (Some(i), Some(j)) = (a.rfind('<'), a.rfind('>')) {
+        if i < j {
+            if let Some(e) = first_address(&a[i + 1..j]) {
+                return Some(e);
+            }
+        }
+    }
+    first_address(a)
+}
+
+/// The first `local@domain.tld` in `s`. Works on bytes: every separator is ASCII, and any
+/// non-ASCII byte counts as a letter, so slices always fall on character boundaries.
+fn first_address(s: &str) -> Option<String> {
+    let is_local =
+        |b: u8| b >= 0x80 || b.is_ascii_alphanumeric() || b"._%+-'!#$&*/=?^`{|}~".contains(&b);
+    let is_domain = |b: u8| b >= 0x80 || b.is_ascii_alphanumeric() || b".-".contains(&b);
+    let bytes = s.as_bytes();
+    for (k, _) in bytes.iter().enumerate().filter(|(_, &b)| b == b'@') {
+        let mut start = k;
+        while start > 0 && is_local(bytes[start - 1]) {
+            start -= 1;
+        }
+        let mut end = k + 1;
+        while end < bytes.len() && is_domain(bytes[end]) {
+            end += 1;
+        }
+        let local = s[start..k]
+            .trim_start_matches(['\'', '.', '`'])
+            .trim_end_matches('.');
+        let domain = s[k + 1..end].trim_matches(['.', '-']);
+        if local.is_empty() || !domain.contains('.') || domain.contains("..") {
+            continue;
+        }
+        return Some(format!("{local}@{domain}"));
+    }
+    None
 }
 
 /// The domain of an e-mail address, lower-cased.
@@ -149,9 +199,9 @@ impl Router {
 }
 
 fn read_roster(path: &Path) -> Result<HashMap<String, RosterEntry>, RosterError> {
-    let f = std::fs::File::open(path).map_err(|source| RosterError::Io {
+    let f = std::fs::File::open(path).map_err(|err| RosterError::Io {
         path: path.into(),
-        source,
+        err,
     })?;
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(f);
     let headers: Vec<String> = rdr
@@ -230,6 +280,7 @@ mod tests {
             delimiter: b',',
             columns: Columns::default(),
             files: vec![],
+            read: Default::default(),
         }
     }
 
@@ -302,6 +353,35 @@ mod tests {
                 "default:external".into()
             )
         );
+    }
+
+    #[test]
+    fn addresses_in_the_forms_exports_use() {
+        for (raw, want) in [
+            ("ana.silva@acme.com (Ana Silva)", Some("ana.silva@acme.com")),
+            ("\"bruno.costa@acme.com\"", Some("bruno.costa@acme.com")),
+            ("carla.dias@acme.com;", Some("carla.dias@acme.com")),
+            ("[\"nina@acme.com\"]", Some("nina@acme.com")),
+            ("Ana Silva <ana@acme.com>", Some("ana@acme.com")),
+            ("mailto:rui@acme.com.", Some("rui@acme.com")),
+            ("'o'brien@acme.com'", Some("o'brien@acme.com")),
+            ("x@acme.com, y@acme.com", Some("x@acme.com")),
+            ("@somehandle", None),
+            ("no address", None),
+            ("a@b", None),
+        ] {
+            assert_eq!(extract_email(raw).as_deref(), want, "{raw}");
+        }
+        let r = router();
+        let auto = source(SegmentMode::Auto, None);
+        for a in [
+            "ana.silva@acme.com (Ana Silva)",
+            "\"bruno.costa@acme.com\"",
+            "carla.dias@acme.com;",
+            "[\"nina@acme.com\"]",
+        ] {
+            assert_eq!(r.route(&auto, &rec(a)).segment, Segment::Internal, "{a}");
+        }
     }
 
     #[test]

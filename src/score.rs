@@ -629,27 +629,46 @@ pub struct StreamItem {
 
 /// Parses one input line (see [`StreamItem`]). Blank lines give None.
 pub fn parse_line(line: &str) -> Option<StreamItem> {
+    parse_line_checked(line).unwrap_or_else(|_| {
+        Some(StreamItem {
+            id: None,
+            text: line.trim_end_matches(['\n', '\r']).to_string(),
+        })
+    })
+}
+
+/// [`parse_line`] that refuses a JSON object without a string `text` (scoring its raw JSON would
+/// be silently wrong): Err says what the line lacks.
+pub fn parse_line_checked(line: &str) -> Result<Option<StreamItem>, String> {
     let line = line.strip_suffix('\n').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.trim().is_empty() {
-        return None;
+        return Ok(None);
     }
     if line.trim_start().starts_with('{') {
         if let Ok(serde_json::Value::Object(mut m)) =
             serde_json::from_str::<serde_json::Value>(line)
         {
-            if let Some(serde_json::Value::String(t)) = m.remove("text") {
-                return Some(StreamItem {
+            return match m.remove("text") {
+                Some(serde_json::Value::String(t)) => Ok(Some(StreamItem {
                     id: m.remove("id"),
                     text: t,
-                });
-            }
+                })),
+                other => {
+                    let keys: Vec<&str> = m.keys().map(String::as_str).take(20).collect();
+                    Err(format!(
+                        "the line is a JSON object {}; give it a string \"text\" field (it has: {}), or pass plain text, one per line",
+                        if other.is_some() { "whose \"text\" is not a string" } else { "without a \"text\" field" },
+                        keys.join(", ")
+                    ))
+                }
+            };
         }
     }
-    Some(StreamItem {
+    Ok(Some(StreamItem {
         id: None,
         text: line.to_string(),
-    })
+    }))
 }
 
 #[derive(Serialize)]
@@ -702,8 +721,10 @@ pub fn score_stream_with(
             }
             line_no += 1;
             let line = String::from_utf8_lossy(&buf);
-            if let Some(it) = parse_line(&line) {
-                items.push(it);
+            match parse_line_checked(&line) {
+                Ok(Some(it)) => items.push(it),
+                Ok(None) => {}
+                Err(e) => anyhow::bail!("input line {line_no}: {e}"),
             }
         }
         if items.is_empty() {
@@ -778,7 +799,13 @@ mod tests {
         let j = parse_line(r#"{"id": 7, "text": "ótimo"}"#).unwrap();
         assert_eq!(j.text, "ótimo");
         assert_eq!(j.id, Some(serde_json::json!(7)));
-        // An object without a string `text` is scored as plain text.
+        // An object without a string `text` is an error for the stream (naming what it has)...
+        let e = parse_line_checked(r#"{"body": "x"}"#).unwrap_err();
+        assert!(
+            e.contains("without a \"text\"") && e.contains("body"),
+            "{e}"
+        );
+        // ...and plain text for the lenient helper.
         let p = parse_line(r#"{"body": "x"}"#).unwrap();
         assert_eq!(p.text, r#"{"body": "x"}"#);
         assert_eq!(parse_line("{not json").unwrap().text, "{not json");

@@ -37,6 +37,21 @@ pub fn looks_like_hub_id(s: &str) -> bool {
     ok(owner) && ok(name)
 }
 
+/// A transport failure without the URL ureq puts in front: kind, message, cause.
+fn transport_detail(t: &ureq::Transport) -> String {
+    let mut parts = vec![t.kind().to_string()];
+    if let Some(m) = t.message() {
+        parts.push(m.to_string());
+    }
+    if let Some(src) = std::error::Error::source(t) {
+        let s = src.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    parts.join(": ")
+}
+
 /// The cache root given an environment lookup (see module docs).
 pub fn cache_root_with(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
     let set = |k: &str| env(k).filter(|v| !v.trim().is_empty());
@@ -185,8 +200,13 @@ impl Downloader {
                 "could not download {url}: HTTP {code}; the model may be private or gated: set HF_TOKEN \
                  to a token with access, or copy the model folder and pass its path"
             ),
-            Err(e) => bail!(
-                "could not download {url}: {e}; on an air-gapped machine copy the model folder and pass its path"
+            // ureq's own messages repeat the URL; say it once.
+            Err(ureq::Error::Status(code, _)) => bail!(
+                "could not download {url}: HTTP {code}; on an air-gapped machine copy the model folder and pass its path"
+            ),
+            Err(ureq::Error::Transport(t)) => bail!(
+                "could not download {url}: {}; on an air-gapped machine copy the model folder and pass its path",
+                transport_detail(&t)
             ),
         };
         let tmp = self
