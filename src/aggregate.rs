@@ -218,7 +218,8 @@ pub fn days_to_date(days: i32) -> NaiveDate {
 /// Authors are counted by a 64-bit hash of their normalised identity, not the string: 8 bytes per
 /// distinct author keeps the aggregator's memory small as a run grows (a collision needs ~4 billion
 /// distinct authors in one group to become likely).
-type AuthorHash = u64;
+/// A 64-bit hash of an author id (distinct-author counts without keeping the ids).
+pub(crate) type AuthorHash = u64;
 
 fn author_key(a: Option<&str>) -> Option<AuthorHash> {
     a.map(crate::route::author_key)
@@ -239,11 +240,13 @@ struct BrandAcc {
     weighted_score_sum: f64,
 }
 
+/// Mentions of one topic in a group: count, negative count, distinct authors (shared with
+/// `internal_service_weekly`).
 #[derive(Clone, Debug, Default)]
-struct TopicAcc {
-    mentions: i64,
-    negative: i64,
-    authors: HashSet<AuthorHash>,
+pub(crate) struct TopicAcc {
+    pub(crate) mentions: i64,
+    pub(crate) negative: i64,
+    pub(crate) authors: HashSet<AuthorHash>,
 }
 
 #[derive(Clone, Debug, Default)]

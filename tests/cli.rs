@@ -3,9 +3,10 @@
 //! Covers every input format, routing rule and reject reason, checks that input rows =
 //! signals + rejects, and reads the Parquet back.
 
+mod common;
+
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,31 +36,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Reads every Parquet file under `dir` (recursively).
 fn read_dir_batches(dir: &Path) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&p).unwrap();
-                for b in ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .build()
-                    .unwrap()
-                {
-                    out.push(b.unwrap());
-                }
-            }
-        }
-    }
-    out
+    common::read_parquet_tree(dir)
 }
 
 fn strings(batches: &[RecordBatch], col: &str) -> Vec<String> {

@@ -2,13 +2,14 @@
 //! `internal_service_weekly` recomputed from the published signals must match the table, every
 //! suppression must be justified, and `pulso report` must show the internal-services section.
 
+mod common;
+
 use arrow::array::{
     Array, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     StructArray,
 };
 use arrow::datatypes::{Date32Type, TimestampMicrosecondType};
 use chrono::{Datelike, NaiveDate, Weekday};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,29 +22,7 @@ fn root() -> PathBuf {
 }
 
 fn read_batches(dir: &Path) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                let f = std::fs::File::open(&p).unwrap();
-                for b in ParquetRecordBatchReaderBuilder::try_new(f)
-                    .unwrap()
-                    .build()
-                    .unwrap()
-                {
-                    out.push(b.unwrap());
-                }
-            }
-        }
-    }
-    out
+    common::read_parquet_tree(dir)
 }
 
 fn strc<'a>(b: &'a RecordBatch, c: &str) -> &'a StringArray {

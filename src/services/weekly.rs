@@ -84,14 +84,8 @@ pub fn schema() -> SchemaRef {
     .clone()
 }
 
-pub type AuthorHash = u64;
-
-#[derive(Clone, Debug, Default)]
-struct TopicAcc {
-    mentions: i64,
-    negative: i64,
-    authors: HashSet<AuthorHash>,
-}
+pub(crate) use crate::aggregate::AuthorHash;
+use crate::aggregate::TopicAcc;
 
 /// Accumulated signals of one cell (or a merge of cells).
 #[derive(Clone, Debug, Default)]
