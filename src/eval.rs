@@ -648,7 +648,11 @@ pub fn write_report(r: &EvalReport, json: bool, out: &mut dyn Write) -> std::io:
     writeln!(out)?;
     if let Some(by) = &r.by {
         writeln!(out, "by {by}")?;
-        write!(out, "{:<16} {:>7} {:>9} {:>9}", by, "n", "accuracy", "macro-F1")?;
+        write!(
+            out,
+            "{:<16} {:>7} {:>9} {:>9}",
+            by, "n", "accuracy", "macro-F1"
+        )?;
         for l in &r.confusion.labels {
             write!(out, " {:>9}", format!("f1 {}", &l.as_str()[..3]))?;
         }
@@ -858,14 +862,20 @@ mod tests {
         assert!(close(pt.macro_f1, (2.0 / 3.0) / 3.0), "{}", pt.macro_f1);
         assert!(close(g[1].accuracy, 1.0) && close(g[0].accuracy, 0.0));
 
-        let p = write_tmp("by.csv", "text,label,domain\nx,positive,tweet\ny,negative,\n");
+        let p = write_tmp(
+            "by.csv",
+            "text,label,domain\nx,positive,tweet\ny,negative,\n",
+        );
         let rows = read_labelled_by(&p, "text", "label", Some("domain")).unwrap();
         assert_eq!(rows[0].group.as_deref(), Some("tweet"));
         assert_eq!(rows[1].group.as_deref(), Some(NO_GROUP));
         let e = read_labelled_by(&p, "text", "label", Some("lang"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("by.csv:1") && e.contains("lang") && e.contains("domain"), "{e}");
+        assert!(
+            e.contains("by.csv:1") && e.contains("lang") && e.contains("domain"),
+            "{e}"
+        );
         let p = write_tmp("by_none.jsonl", "{\"text\":\"a\",\"label\":\"positive\"}\n");
         let e = read_labelled_by(&p, "text", "label", Some("lang"))
             .unwrap_err()

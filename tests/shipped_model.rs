@@ -56,7 +56,9 @@ fn token_ids_match_python(model: &str) {
     let dir = repo().join("models").join(model);
     let config = pulso::model::ModelConfig::from_file(&dir.join("config.json")).unwrap();
     let tok = pulso::model::TextTokenizer::load(&dir, &config).unwrap();
-    let cases = exp["tokens"].as_array().expect("reference has no token cases");
+    let cases = exp["tokens"]
+        .as_array()
+        .expect("reference has no token cases");
     assert!(cases.len() >= 300, "{}", cases.len());
     let mut bad = Vec::new();
     for c in cases {
