@@ -85,7 +85,7 @@ model: $(TORCH_STAMP)
 	$(PY) models/train/export_model.py --ckpt build/runs/e5/best --out models/pulso-multi --fp16
 	$(PY) models/train/train.py --eval-only models/pulso-multi --results build/eval_python_multi.json
 	$(PY) models/train/e5_student.py --teacher build/runs/e5/best --out build/runs/e5-student \
-	  --teacher-results build/eval_python_multi.json
+	  --teacher-results build/eval_python_multi.json --finetune-steps 2200
 
 # Retrain the English-vocabulary models/pulso-mini (all-MiniLM-L6-v2; about 30 min on 2 idle cores).
 model-mini: $(TORCH_STAMP)

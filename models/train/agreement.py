@@ -28,6 +28,7 @@ def main():
     ap.add_argument("--pulso", default=str(REPO / "target" / "ci" / "pulso"))
     ap.add_argument("--inputs", nargs="*", default=None)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--precision", default="auto", help="pulso's --precision (auto, fp32, bf16)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     paths = a.inputs or sorted(glob.glob(str(REPO / "build" / "eval" / "*.jsonl")))
@@ -54,17 +55,24 @@ def main():
             for r, i in enumerate(idx):
                 hf[i] = probs[r].tolist()
     stdin = "".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts)
-    out = subprocess.run([a.pulso, "score", "--model", a.model, "--threads", str(a.threads), "--no-progress"],
+    out = subprocess.run([a.pulso, "score", "--model", a.model, "--threads", str(a.threads), "--no-progress",
+                          "--precision", a.precision],
                          input=stdin.encode(), capture_output=True, check=True)
     rows = [json.loads(l) for l in out.stdout.decode().splitlines() if l.strip()]
     assert len(rows) == len(texts), (len(rows), len(texts))
     agree = 0
-    maxdiff = 0.0
-    for h, r in zip(hf, rows):
+    diffs = []
+    for i, (h, r) in enumerate(zip(hf, rows)):
         agree += LABELS[max(range(3), key=lambda k: h[k])] == r["sentiment"]
-        maxdiff = max(maxdiff, abs(h[0] - r["p_negative"]), abs(h[1] - r["p_neutral"]), abs(h[2] - r["p_positive"]))
-    res = {"model": a.model, "texts": len(texts), "label_agreement": round(agree / len(texts), 5),
-           "max_abs_prob_diff": maxdiff, "files": [Path(p).name for p in paths]}
+        d = max(abs(h[0] - r["p_negative"]), abs(h[1] - r["p_neutral"]), abs(h[2] - r["p_positive"]))
+        diffs.append((d, i))
+    diffs.sort(reverse=True)
+    res = {"model": a.model, "precision": a.precision, "texts": len(texts), "label_agreement": round(agree / len(texts), 5),
+           "max_abs_prob_diff": diffs[0][0],
+           "texts_with_diff_over_1e-4": sum(1 for d, _ in diffs if d > 1e-4),
+           "worst": [{"diff": d, "tokens": len(enc[i]), "pulso_truncated": rows[i].get("truncated"),
+                      "text": texts[i][:200]} for d, i in diffs[:5]],
+           "files": [Path(p).name for p in paths]}
     print(json.dumps(res))
 
 

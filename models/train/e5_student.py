@@ -73,6 +73,9 @@ def main():
     ap.add_argument("--out", default=str(REPO / "build" / "runs" / "e5-student"))
     ap.add_argument("--data", default=str(REPO / "build" / "data"))
     ap.add_argument("--finetune-steps", type=int, default=0)
+    ap.add_argument("--finetune-student", choices=["odd", "even", "best"], default="odd",
+                    help="which student to fine-tune: odd keeps the last layer (the shipped measurement); "
+                         "best = the better one before fine-tuning")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--teacher-results", default=None,
                     help="train.py --eval-only --results JSON of the teacher (skips re-evaluating it)")
@@ -92,11 +95,13 @@ def main():
         print(name, results[f"student_{name}"], flush=True)
     ref = results["teacher"]
     best = max(("odd", "even"), key=lambda n: summary(results[f"student_{n}"], ref)["mean_all"])
+    if a.finetune_student != "best":
+        best = a.finetune_student
     if a.finetune_steps:
         ft = out / f"{best}-ft"
         subprocess.run([sys.executable, str(Path(__file__).parent / "train.py"), "--init", str(out / best),
                         "--out", str(ft), "--steps", str(a.finetune_steps), "--batch-size", "16", "--lr", "5e-5",
-                        "--warmup-steps", "50", "--train-max-len", "96", "--threads", str(a.threads),
+                        "--warmup-steps", "150", "--train-max-len", "96", "--threads", str(a.threads),
                         "--eval-minutes", "10", "--resume"], check=True)
         results[f"student_{best}_finetuned"] = evaluate(ft / "best", paths)
     report = {"results": results, "summary": {k: summary(v, ref) for k, v in results.items()}}
