@@ -24,6 +24,7 @@ pub mod report;
 pub mod route;
 pub mod schema;
 pub mod score;
+pub mod score_arrow;
 pub mod services;
 pub mod sink;
 pub mod summary;

@@ -73,6 +73,14 @@ enum Cmd {
         /// Accepted for scripts that pass it to every subcommand (score draws no bars).
         #[arg(long)]
         no_progress: bool,
+        /// Read an Arrow IPC stream (a text column and any others) and write it back as an Arrow
+        /// IPC stream with the score columns added, batch by batch (Spark's mapInArrow: see
+        /// deploy/spark/README.md).
+        #[arg(long)]
+        arrow: bool,
+        /// With --arrow: the column that holds the text.
+        #[arg(long, default_value = "text", requires = "arrow")]
+        text_column: String,
     },
     /// Measure a model on a labelled file (CSV, TSV or JSON Lines).
     Eval(pulso::eval::EvalArgs),
@@ -254,6 +262,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             threads,
             precision,
             no_progress: _,
+            arrow,
+            text_column,
         } => {
             let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
             configure_threads(cfg.threads);
@@ -261,6 +271,9 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let scorer = cfg
                 .build()
                 .with_context(|| format!("cannot load the model {model_name}"))?;
+            if arrow {
+                return score_arrow(&scorer, &input, text_column);
+            }
             let reader: Box<dyn std::io::BufRead> = if input == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
@@ -298,4 +311,31 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `pulso score --arrow`: Arrow IPC stream in (file or standard input), Arrow IPC stream out.
+fn score_arrow(scorer: &pulso::score::Scorer, input: &str, text_column: String) -> Result<u8> {
+    let opts = pulso::score_arrow::ArrowOptions {
+        text_column,
+        ..Default::default()
+    };
+    let reader: Box<dyn std::io::Read> = if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(input).with_context(|| format!("cannot open {input}"))?)
+    };
+    let summary =
+        pulso::score_arrow::score_arrow_stream(scorer, reader, std::io::stdout().lock(), &opts)
+            .with_context(|| {
+                format!(
+                    "pulso score --arrow on {}",
+                    if input == "-" {
+                        "standard input"
+                    } else {
+                        input
+                    }
+                )
+            })?;
+    eprintln!("{}", summary.line());
+    Ok(0)
 }
