@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps clean fuzz
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,19 @@ $(READERS_STAMP): $(TORCH_STAMP)
 
 reader-deps: $(READERS_STAMP)
 
-test: $(TORCH_STAMP) report-deps reader-deps
+# PySpark for tests/spark.rs (Spark local mode), with the pandas it imports and a pyarrow that also
+# works beside the numpy 1.26 pin of benches/ and models/train/; Java 17 from Debian when missing.
+SPARK_STAMP := $(VENV)/.spark-1
+$(SPARK_STAMP): $(TORCH_STAMP) $(READERS_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyspark==4.3.0 pandas==2.2.3 pyarrow==22.0.0 && touch $@ || \
+	  echo "note: pyspark not installed; the Spark local-mode test will be skipped"
+
+spark-deps: $(SPARK_STAMP)
+	@command -v java >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) || \
+	  echo "note: Java not installed; the Spark local-mode test will be skipped"; }
+
+test: $(TORCH_STAMP) report-deps reader-deps spark-deps
 	cargo test --profile $(PROFILE) --locked
 
 bench: build

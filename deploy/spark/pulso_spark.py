@@ -112,10 +112,10 @@ def resolve_binary(s: PulsoSettings) -> str:
                 )
             return c
     raise PulsoWorkerError(
-        f"the pulso binary is not on {_where()}: looked for {looked} (setting {s.binary_setting}); "
-        "ship it with spark-submit --archives pulso.tar.gz#pulso and set "
-        f"{s.binary_setting}=pulso/bin/pulso, or install it at that path on every node "
-        "(init script); see deploy/spark/README.md"
+        f"the pulso binary is not on {_where()}: looked for {looked} (set by {s.binary_setting}); "
+        "ship it with spark-submit --archives pulso.tar.gz#pulso and point spark.pulso.binary "
+        "(or binary=) at pulso/bin/pulso, or install it at that path on every node (init script); "
+        "see deploy/spark/README.md"
     )
 
 
@@ -136,9 +136,9 @@ def resolve_model(s: PulsoSettings, binary: str) -> str:
     what = f"{s.model!r}" if s.model else "no model given, and the default pulso-multi"
     raise PulsoWorkerError(
         f"the pulso model is not on {_where()}: {what} not found (looked for config.json in "
-        f"{', '.join(candidates)}; setting {s.model_setting}); ship the model folder inside the "
-        f"pulso archive (--archives) and set {s.model_setting} to its path, or copy it to every node "
-        "(init script); see deploy/spark/README.md"
+        f"{', '.join(candidates)}; set by {s.model_setting}); ship the model folder inside the "
+        "pulso archive (--archives) and point spark.pulso.model (or model=) at it, or copy it to "
+        "every node (init script); see deploy/spark/README.md"
     )
 
 
@@ -213,9 +213,13 @@ def score_batches(batches: Iterator[pa.RecordBatch], s: PulsoSettings) -> Iterat
         feeder.start()
 
         def failure(what: str) -> PulsoWorkerError:
-            if proc.poll() is None:
+            try:
+                proc.wait(timeout=10)  # a broken output stream usually means pulso has exited
+            except subprocess.TimeoutExpired:
                 proc.kill()
-            proc.wait()
+                proc.wait()
+            if proc.returncode != 0:
+                what = "failed"
             err.seek(0)
             tail = err.read().decode("utf-8", "replace")[-_STDERR_TAIL:].strip()
             return PulsoWorkerError(
