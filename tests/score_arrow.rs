@@ -402,6 +402,7 @@ fn a_closed_output_is_not_an_error() {
 /// input is made while the child runs: a child's peak RSS includes what the parent held when it
 /// was spawned.
 #[cfg(target_os = "linux")]
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also gives its rusage
 fn peak_rss_kib(batches: usize) -> (i64, usize) {
     let mut child = cmd(&["--arrow"])
         .stdin(Stdio::piped())

@@ -41,7 +41,10 @@ fn missing_prerequisite() -> Option<String> {
         Ok(o) => Some(format!(
             "{} cannot import pyspark/pyarrow/pandas (`make test` installs them): {}",
             python().display(),
-            String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
         )),
         Err(e) => Some(format!("cannot run {}: {e}", python().display())),
     }

@@ -194,6 +194,13 @@ def main() -> int:
         "PulsoWorkerError", "pulso's stderr", "is not one of auto, fp32, bf16",
     )
 
+    # Spark's large string option: the score columns come back as large strings, as Spark expects.
+    spark.conf.set("spark.sql.execution.arrow.useLargeVarTypes", "true")
+    large = pulso_spark.score(small, binary=a.pulso, model=a.model).collect()
+    spark.conf.unset("spark.sql.execution.arrow.useLargeVarTypes")
+    assert len(large) == 20
+    got = {r["id"]: r["sentiment"] for r in out}
+    assert all(r["sentiment"] == got[r["id"]] for r in large), "large var types changed scores"
     errors_secs = time.perf_counter() - t_errors
     t_nightly = time.perf_counter()
     # The example nightly job, on Parquet, run twice (the re-run replaces its night).
