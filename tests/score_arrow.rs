@@ -445,3 +445,54 @@ fn memory_stays_flat_as_the_stream_grows() {
         "peak RSS {small} KiB for 5 batches, {large} KiB for 50"
     );
 }
+
+#[test]
+fn dictionary_and_view_text_columns_are_scored_like_plain_strings() {
+    use arrow::array::{DictionaryArray, StringViewArray};
+    use arrow::datatypes::Int32Type;
+    let texts = mixed_texts(6);
+    let cells: Vec<Option<&str>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i != 2).then_some(t.as_str()))
+        .collect();
+    let dict: DictionaryArray<Int32Type> = cells.iter().copied().collect();
+    let view = StringViewArray::from(cells.clone());
+    let plain: StringArray = cells.iter().copied().collect();
+    let mut sentiments = Vec::new();
+    for col in [
+        Arc::new(plain) as ArrayRef,
+        Arc::new(dict) as ArrayRef,
+        Arc::new(view) as ArrayRef,
+    ] {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "text",
+            col.data_type().clone(),
+            true,
+        )]));
+        let b = RecordBatch::try_new(schema.clone(), vec![col.clone()]).unwrap();
+        let o = run_with_input(&mut cmd(&["--arrow"]), stream_bytes(&schema, &[b]));
+        assert!(o.status.success(), "{}: {}", col.data_type(), text(&o));
+        let (s, out) = read_stream(&o.stdout);
+        // The text column comes back as it went in.
+        assert_eq!(s.field(0).data_type(), col.data_type());
+        assert_eq!(out[0].column(0).as_ref(), col.as_ref());
+        let reason = out[0]
+            .column_by_name("unscored_reason")
+            .unwrap()
+            .as_string::<i32>();
+        assert_eq!(reason.value(2), "null_text");
+        let sent = out[0]
+            .column_by_name("sentiment")
+            .unwrap()
+            .as_string::<i32>();
+        sentiments.push(
+            (0..6)
+                .map(|i| (!sent.is_null(i)).then(|| sent.value(i).to_string()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(sentiments[0], sentiments[1]);
+    assert_eq!(sentiments[0], sentiments[2]);
+    assert_eq!(sentiments[0].iter().filter(|s| s.is_some()).count(), 5);
+}
