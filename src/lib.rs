@@ -25,6 +25,7 @@ pub mod route;
 pub mod schema;
 pub mod score;
 pub mod services;
+pub mod shard;
 pub mod sink;
 pub mod summary;
 pub mod timefmt;

@@ -49,6 +49,36 @@ enum Cmd {
         /// where the previous run had some.
         #[arg(long)]
         allow_rejects: bool,
+        /// Run id of this run (letters, digits, . _ -); needed with --shard, the same for every shard.
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Score only slice I of N (e.g. 3/7) and stage it for `pulso commit`; `auto` reads
+        /// JOB_COMPLETION_INDEX and PULSO_SHARD_COUNT (a Kubernetes Indexed Job).
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Publish a sharded run: check every shard's staged output, compute the aggregates, commit once.
+    Commit {
+        /// The pipeline file the shards ran (same file, --model, --date and --out).
+        pipeline: PathBuf,
+        /// The run id every shard was started with.
+        #[arg(long)]
+        run_id: String,
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The --model the shards were given (part of the configuration hash).
+        #[arg(long)]
+        model: Option<String>,
+        /// The shard count to expect (default: as staged).
+        #[arg(long)]
+        shards: Option<u32>,
+        #[arg(long)]
+        allow_rejects: bool,
+        /// Accepted for scripts that pass it to every subcommand (commit draws no bars).
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
     Validate {
@@ -141,7 +171,18 @@ fn dispatch(cli: Cli) -> Result<u8> {
             threads,
             no_progress,
             allow_rejects,
+            run_id,
+            shard,
         } => {
+            let shard = shard
+                .as_deref()
+                .map(pulso::shard::ShardSpec::parse)
+                .transpose()?;
+            if let Some(id) = &run_id {
+                pulso::shard::validate_run_id(id)?;
+            } else if shard.is_some() {
+                return Err(pulso::shard::ShardError::NoRunId.into());
+            }
             let ov = Overrides {
                 date,
                 out,
@@ -155,10 +196,26 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 &pulso::pipeline::RunOptions {
                     progress: !no_progress,
                     allow_rejects,
+                    run_id,
+                    shard,
                 },
             )?;
             for w in &outcome.warnings {
                 eprintln!("pulso: warning: {w}");
+            }
+            if let Some(st) = &outcome.staged {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "run {} shard {}: {} records, {} signals, {} rejected -> staged {} (publish with `pulso commit --run-id {}`)",
+                    outcome.run_id,
+                    st.spec,
+                    outcome.files.iter().map(|f| f.records).sum::<u64>(),
+                    outcome.stats.total_signals(),
+                    outcome.stats.total_rejects(),
+                    st.manifest.display(),
+                    outcome.run_id
+                )?;
+                return Ok(0);
             }
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", outcome.stats.table())?;
@@ -184,6 +241,53 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 },
                 outcome.published.version,
                 outcome.published.manifest.display()
+            )?;
+            Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
+        }
+        Cmd::Commit {
+            pipeline,
+            run_id,
+            date,
+            out,
+            model,
+            shards,
+            allow_rejects,
+            no_progress: _,
+        } => {
+            let ov = Overrides {
+                date,
+                out,
+                model,
+                threads: None,
+            };
+            let plan = Plan::build(&pipeline, &ov)?;
+            let c = pulso::shard::commit::commit(
+                &plan,
+                &run_id,
+                &pulso::shard::commit::CommitOptions {
+                    allow_rejects,
+                    shards,
+                },
+            )?;
+            let mut stdout = std::io::stdout().lock();
+            if c.already_committed {
+                writeln!(stdout, "run {run_id} is already the committed version of {}; nothing to do", plan.out.display())?;
+                return Ok(0);
+            }
+            for w in &c.warnings {
+                eprintln!("pulso: warning: {w}");
+            }
+            writeln!(stdout, "{}", c.stats.table())?;
+            let rejected = c.stats.total_rejects();
+            writeln!(
+                stdout,
+                "run {}: {} shards, {} signals, {} rejected -> version {}, {}",
+                c.run_id,
+                c.shards,
+                c.stats.total_signals(),
+                rejected,
+                c.published.version,
+                c.published.manifest.display()
             )?;
             Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
         }
