@@ -271,7 +271,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
             )?;
             let mut stdout = std::io::stdout().lock();
             if c.already_committed {
-                writeln!(stdout, "run {run_id} is already the committed version of {}; nothing to do", plan.out.display())?;
+                writeln!(
+                    stdout,
+                    "run {run_id} is already the committed version of {}; nothing to do",
+                    plan.out.display()
+                )?;
                 return Ok(0);
             }
             for w in &c.warnings {

@@ -412,10 +412,15 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             match agg_rows.as_mut() {
                 // A shard stages what the aggregates need; the commit replays it in input order.
                 Some(w) => {
-                    let row =
-                        crate::shard::AggRow::capture(crate::shard::seq(fi, ordinal), si, &signal, &aggregator);
+                    let row = crate::shard::AggRow::capture(
+                        crate::shard::seq(fi, ordinal),
+                        si,
+                        &signal,
+                        &aggregator,
+                    );
                     if let Err(e) = w.push(&row) {
-                        failure = Some(anyhow::Error::new(e).context("cannot write the aggregate input"));
+                        failure =
+                            Some(anyhow::Error::new(e).context("cannot write the aggregate input"));
                     }
                 }
                 None => aggregator.observe(&signal),
@@ -485,13 +490,20 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                     "score": score_s,
                     "total": total_s,
                 }),
-                records_per_second: if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
+                records_per_second: if total_s > 0.0 {
+                    records as f64 / total_s
+                } else {
+                    0.0
+                },
                 warnings: &warnings,
                 tallies: &tallies,
                 allow_rejects: opts.allow_rejects,
                 lineage,
             });
-            let staged = stage.finish(crate::shard::commit::shard_manifest(manifest, &stats, &tallies, plan), agg)?;
+            let staged = stage.finish(
+                crate::shard::commit::shard_manifest(manifest, &stats, &tallies, plan),
+                agg,
+            )?;
             return Ok(RunOutcome {
                 run_id,
                 stats,

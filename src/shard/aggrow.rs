@@ -120,7 +120,10 @@ impl AggRow {
     /// The signal the aggregator and [`crate::summary::RunStats`] see again, with the author hash
     /// and brand to pass to [`Aggregator::observe_prepared`]. Text and author are empty.
     #[allow(clippy::type_complexity)]
-    pub fn replay(&self, sources: &[Arc<str>]) -> (Signal, Option<u64>, Option<(String, BrandKind)>) {
+    pub fn replay(
+        &self,
+        sources: &[Arc<str>],
+    ) -> (Signal, Option<u64>, Option<(String, BrandKind)>) {
         let segment = pick(&Segment::ALL, self.g);
         let signal = Signal {
             record: InputRecord {
@@ -212,7 +215,8 @@ impl AggRowWriter {
 /// Streams the [`AggRow`]s of one staged file.
 pub struct AggRowReader {
     path: PathBuf,
-    lines: std::io::Lines<BufReader<zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>>>,
+    lines:
+        std::io::Lines<BufReader<zstd::stream::read::Decoder<'static, BufReader<std::fs::File>>>>,
 }
 
 impl AggRowReader {

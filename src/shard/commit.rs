@@ -255,7 +255,10 @@ fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<S
             let found = &s.manifest[key];
             if found != expected {
                 let short = |v: &Value| {
-                    let t = v.as_str().map(String::from).unwrap_or_else(|| v.to_string());
+                    let t = v
+                        .as_str()
+                        .map(String::from)
+                        .unwrap_or_else(|| v.to_string());
                     if t.chars().count() > 120 {
                         format!("{}…", t.chars().take(120).collect::<String>())
                     } else {
@@ -305,8 +308,8 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     let model_name = first["model"]["name"].as_str().unwrap_or("").to_string();
 
     // Per-file counts, statistics and per-source tallies: sums over the shards.
-    let mut inputs: Vec<FileCounts> = serde_json::from_value(first["inputs"].clone())
-        .context("shard manifest: inputs")?;
+    let mut inputs: Vec<FileCounts> =
+        serde_json::from_value(first["inputs"].clone()).context("shard manifest: inputs")?;
     for c in inputs.iter_mut() {
         (c.records, c.signals, c.rejects) = (0, 0, 0);
     }
@@ -403,7 +406,11 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     let t_adopt = Instant::now();
     let mut adopted = 0u64;
     for s in &shards {
-        for f in s.manifest["shard"]["files"].as_array().into_iter().flatten() {
+        for f in s.manifest["shard"]["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let (Some(table), Some(file)) = (f["table"].as_str(), f["file"].as_str()) else {
                 continue;
             };
@@ -412,7 +419,11 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
-            let name = format!("part-s{:04}-{}", s.spec.index, base.trim_start_matches("part-"));
+            let name = format!(
+                "part-s{:04}-{}",
+                s.spec.index,
+                base.trim_start_matches("part-")
+            );
             sink.adopt_file(table, &src, &name, u64_of(&f["rows"]))
                 .with_context(|| format!("cannot place {} into the run", src.display()))?;
             adopted += 1;
@@ -429,7 +440,11 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
         spike_k: plan.spike_k,
     }
     .build();
-    let names: Vec<Arc<str>> = plan.sources.iter().map(|s| Arc::from(s.name.as_str())).collect();
+    let names: Vec<Arc<str>> = plan
+        .sources
+        .iter()
+        .map(|s| Arc::from(s.name.as_str()))
+        .collect();
     let mut readers = Vec::new();
     for s in &shards {
         let p = s.dir.join(AGG_INPUT);
@@ -459,7 +474,9 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
         if last.is_some_and(|l| l >= q) {
             return Err(StagedError::Damaged {
                 path: readers[i].1.clone(),
-                message: format!("signal order key {q} seen twice or out of order (two shards own one record?)"),
+                message: format!(
+                    "signal order key {q} seen twice or out of order (two shards own one record?)"
+                ),
             }
             .into());
         }
@@ -521,7 +538,11 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
             "commit_total": total_s,
             "total": wall,
         }),
-        records_per_second: if wall > 0.0 { records as f64 / wall } else { 0.0 },
+        records_per_second: if wall > 0.0 {
+            records as f64 / wall
+        } else {
+            0.0
+        },
         warnings: &warnings,
         tallies: &tallies,
         allow_rejects: opts.allow_rejects,

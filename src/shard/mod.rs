@@ -94,12 +94,12 @@ impl ShardSpec {
         }
         let bad = || ShardError::BadSpec(s.to_string());
         let (i, n) = s.split_once('/').ok_or_else(bad)?;
-        let digits = |x: &str| !x.is_empty() && x.len() <= 6 && x.bytes().all(|b| b.is_ascii_digit());
+        let digits =
+            |x: &str| !x.is_empty() && x.len() <= 6 && x.bytes().all(|b| b.is_ascii_digit());
         if !digits(i) || !digits(n) {
             return Err(bad());
         }
-        Self::new(i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?)
-            .map_err(|_| bad())
+        Self::new(i.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?).map_err(|_| bad())
     }
 
     /// `--shard auto` from an environment lookup.
@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn specs_parse_and_reject_nonsense() {
-        assert_eq!(ShardSpec::parse("3/7").unwrap(), ShardSpec::new(3, 7).unwrap());
+        assert_eq!(
+            ShardSpec::parse("3/7").unwrap(),
+            ShardSpec::new(3, 7).unwrap()
+        );
         for bad in ["7/7", "0/0", "-1/3", "1/", "/3", "a/b", "1/3/4", "1 /3", ""] {
             assert!(ShardSpec::parse(bad).is_err(), "{bad}");
         }
@@ -203,10 +206,16 @@ mod tests {
             let (i, n) = (i.map(String::from), n.map(String::from));
             ShardSpec::from_env(move |k| if k == INDEX_ENV { i.clone() } else { n.clone() })
         };
-        assert_eq!(env(Some("2"), Some("5")).unwrap(), ShardSpec::new(2, 5).unwrap());
+        assert_eq!(
+            env(Some("2"), Some("5")).unwrap(),
+            ShardSpec::new(2, 5).unwrap()
+        );
         assert!(matches!(env(None, Some("5")), Err(ShardError::NoIndex(_))));
         assert!(matches!(env(Some("1"), None), Err(ShardError::NoCount(_))));
-        assert!(matches!(env(Some("5"), Some("5")), Err(ShardError::BadEnv { .. })));
+        assert!(matches!(
+            env(Some("5"), Some("5")),
+            Err(ShardError::BadEnv { .. })
+        ));
         let s = ShardSpec::new(3, 7).unwrap();
         assert_eq!(ShardSpec::from_dir_name(&s.dir_name()), Some(s));
     }
@@ -228,7 +237,10 @@ mod tests {
                 assert_eq!(r.len(), 1);
             }
             let expect = 7000 / n;
-            assert!(per.iter().all(|c| c.abs_diff(expect) < expect / 5 + 10), "{per:?}");
+            assert!(
+                per.iter().all(|c| c.abs_diff(expect) < expect / 5 + 10),
+                "{per:?}"
+            );
         }
     }
 

@@ -57,7 +57,13 @@ pub struct StagedShard {
 fn attempt_id() -> String {
     let now = chrono::Utc::now();
     let salt = xxhash_rust::xxh3::xxh3_64(
-        format!("{:?}{}{:?}", now, std::process::id(), std::thread::current().id()).as_bytes(),
+        format!(
+            "{:?}{}{:?}",
+            now,
+            std::process::id(),
+            std::thread::current().id()
+        )
+        .as_bytes(),
     );
     format!(
         "attempt-{}-{:06x}",
@@ -72,8 +78,9 @@ impl Stage {
         let shard_dir = super::staging_root(out, run_id).join(spec.dir_name());
         let attempt = attempt_id();
         let dir = shard_dir.join(&attempt);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create the shard's staging folder {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!("cannot create the shard's staging folder {}", dir.display())
+        })?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).expect("valid zstd level"),
