@@ -16,11 +16,20 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz install test-install bench-shards
 
+# TORCH=cpu: the torch wheel without its CUDA dependency packages (2.7 GB of nvidia-* and 0.5 GB of
+# triton a CPU host never loads), plus the two small CUDA runtime libraries libtorch_cpu links and
+# what `import torch` needs (see README "Install on a host that did not build it").
+TORCH ?= full
+TORCH_CPU_DEPS := nvidia-cuda-runtime-cu12==12.1.105 nvidia-cuda-cupti-cu12==12.1.105 \
+  typing-extensions filelock sympy networkx jinja2 fsspec
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0
+	if [ "$(TORCH)" = cpu ]; then \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps torch==2.4.0 && \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_CPU_DEPS); \
+	else $(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0; fi
 	touch $@
 
 venv: $(TORCH_STAMP)
@@ -55,6 +64,27 @@ reader-deps: $(READERS_STAMP)
 
 test: $(TORCH_STAMP) report-deps reader-deps
 	cargo test --profile $(PROFILE) --locked
+	$(MAKE) --no-print-directory test-install
+
+# A folder that runs without the build tree: PREFIX/bin/pulso ($$ORIGIN rpath), PREFIX/lib (libtorch),
+# PREFIX/models/pulso-multi. INSTALL_TORCH=cpu (libtorch_cpu only, ~0.6 GB) or full (with CUDA, GPU hosts).
+PREFIX ?= /opt/pulso
+INSTALL_TORCH ?= $(TORCH)
+install: build-ci
+	@command -v patchelf >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null); }
+	scripts/install.sh $(BIN) $(PREFIX) $(INSTALL_TORCH)
+
+# The installed folder, copied elsewhere with .venv hidden, scores like the build tree.
+test-install: build-ci
+	@command -v patchelf >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null); } || true
+	@if command -v patchelf >/dev/null 2>&1; then scripts/test_install.sh $(BIN) cpu; \
+	  else echo "SKIPPED test-install: patchelf is not installed and apt-get is unavailable"; fi
+
+# N shards on one machine vs one process with the same threads (benches/shards.sh).
+bench-shards: build-ci
+	benches/shards.sh $(BIN)
 
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
