@@ -20,7 +20,8 @@ DEMO_DATE := 2026-11-14
 
 # TORCH=cpu: the torch wheel without its CUDA dependency packages (2.7 GB of nvidia-* and 0.5 GB of
 # triton a CPU host never loads), plus the two small CUDA runtime libraries libtorch_cpu links and
-# what `import torch` needs (see README "Install on a host that did not build it").
+# what `import torch` needs; its CUDA libraries are removed so tch links libtorch_cpu only (see
+# README "Install on a host that did not build it").
 TORCH ?= full
 TORCH_CPU_DEPS := nvidia-cuda-runtime-cu12==12.1.105 nvidia-cuda-cupti-cu12==12.1.105 \
   typing-extensions filelock sympy networkx jinja2 fsspec
@@ -28,7 +29,8 @@ $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	if [ "$(TORCH)" = cpu ]; then \
 	  $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps torch==2.4.0 && \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_CPU_DEPS); \
+	  $(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_CPU_DEPS) && \
+	  rm -f $(VENV)/lib/python3*/site-packages/torch/lib/lib{torch_cuda,torch_cuda_linalg,c10_cuda,caffe2_nvrtc}.so; \
 	else $(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0; fi
 	touch $@
 
@@ -82,9 +84,9 @@ test-install: build-ci
 	@if command -v patchelf >/dev/null 2>&1; then scripts/test_install.sh $(BIN) cpu; \
 	  else echo "SKIPPED test-install: patchelf is not installed and apt-get is unavailable"; fi
 
-# N shards on one machine vs one process with the same threads (benches/shards.sh).
-bench-shards: build-ci
-	benches/shards.sh $(BIN)
+# N shards on one machine vs one process with the same threads, split and commit cost (benches/shards.py).
+bench-shards: build-ci reader-deps
+	$(PY) benches/shards.py --pulso $(BIN)
 
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
