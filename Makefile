@@ -18,20 +18,9 @@ DEMO_DATE := 2026-11-14
 
 .PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz install test-install bench-shards
 
-# TORCH=cpu: the torch wheel without its CUDA dependency packages (2.7 GB of nvidia-* and 0.5 GB of
-# triton a CPU host never loads), plus the two small CUDA runtime libraries libtorch_cpu links and
-# what `import torch` needs; its CUDA libraries are removed so tch links libtorch_cpu only (see
-# README "Install on a host that did not build it").
-TORCH ?= full
-TORCH_CPU_DEPS := nvidia-cuda-runtime-cu12==12.1.105 nvidia-cuda-cupti-cu12==12.1.105 \
-  typing-extensions filelock sympy networkx jinja2 fsspec
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	if [ "$(TORCH)" = cpu ]; then \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps torch==2.4.0 && \
-	  $(VENV)/bin/pip install --quiet --disable-pip-version-check $(TORCH_CPU_DEPS) && \
-	  rm -f $(VENV)/lib/python3*/site-packages/torch/lib/lib{torch_cuda,torch_cuda_linalg,c10_cuda,caffe2_nvrtc}.so; \
-	else $(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0; fi
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0
 	touch $@
 
 venv: $(TORCH_STAMP)
@@ -71,7 +60,7 @@ test: $(TORCH_STAMP) report-deps reader-deps
 # A folder that runs without the build tree: PREFIX/bin/pulso ($$ORIGIN rpath), PREFIX/lib (libtorch),
 # PREFIX/models/pulso-multi. INSTALL_TORCH=cpu (libtorch_cpu only, ~0.6 GB) or full (with CUDA, GPU hosts).
 PREFIX ?= /opt/pulso
-INSTALL_TORCH ?= $(TORCH)
+INSTALL_TORCH ?= full
 install: build-ci
 	@command -v patchelf >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null); }

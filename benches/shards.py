@@ -66,19 +66,20 @@ def make_input(d: pathlib.Path, records: int, files: int = 4):
 
 def pulso(args, env=None):
     t = time.monotonic()
-    p = subprocess.run(args, capture_output=True, text=True, env=env)
+    p = subprocess.run(list(map(str, args)), capture_output=True, text=True, env=env)
     wall = time.monotonic() - t
     if p.returncode not in (0, 1):
         sys.exit(f"{' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
     return wall
 
 
-def peak_rss_kb(args):
+def peak_rss_kb(args, env=None):
     """Runs under /usr/bin/time -v when present; returns (wall, max RSS in KB or None)."""
     if not shutil.which("time") and not pathlib.Path("/usr/bin/time").exists():
-        return pulso(args), None
+        return pulso(args, env), None
     t = time.monotonic()
-    p = subprocess.run(["/usr/bin/time", "-v", *map(str, args)], capture_output=True, text=True)
+    p = subprocess.run(["/usr/bin/time", "-v", *map(str, args)], capture_output=True, text=True,
+                       env=env)
     wall = time.monotonic() - t
     if p.returncode not in (0, 1):
         sys.exit(p.stderr)
@@ -118,7 +119,7 @@ def main():
     make_input(work, a.records)
     common = ["--date", "2026-11-14", "--no-progress", "--run-id", "bench"]
     p = str(work / "pipeline.toml")
-    one, rss1 = peak_rss_kb([a.pulso, "run", p, "--out", work / "single", "--threads", a.threads, *common])
+    one, rss1 = peak_rss_kb([a.pulso, "run", p, "--out", work / "single", "--threads", a.threads, *common], env)
     res["single_wall_s"] = one
     res["single_peak_rss_mb"] = rss1 and rss1 / 1024
     per = max(1, a.threads // a.shards)
