@@ -579,3 +579,37 @@ fn shard_flags_are_validated_before_any_work() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("PULSO_SHARD_COUNT"));
     assert!(!out.exists(), "nothing was written");
 }
+
+/// A text's scores do not depend on the other texts of the call (the reason a shard scores each
+/// record bit for bit like the whole night): `pulso score` on many texts and on a subset agree
+/// exactly on the shared ones.
+#[test]
+fn scores_do_not_depend_on_the_other_texts_of_a_call() {
+    let d = tempfile::tempdir().unwrap();
+    let all: Vec<String> = (0..600)
+        .map(|i| words(i * 7 + 3).repeat(1 + i % 9))
+        .collect();
+    let subset: Vec<String> = all.iter().step_by(7).cloned().collect();
+    std::fs::write(d.path().join("all.txt"), all.join("\n") + "\n").unwrap();
+    std::fs::write(d.path().join("sub.txt"), subset.join("\n") + "\n").unwrap();
+    let score = |f: &str| {
+        let o = pulso(d.path(), &["score", f, "--threads", "2", "--model"])
+            .arg(tiny_model())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        String::from_utf8(o.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (v["text"].as_str().unwrap().to_string(), v.to_string())
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    let (a, s) = (score("all.txt"), score("sub.txt"));
+    assert_eq!(s.len(), subset.len());
+    for (t, line) in &s {
+        assert_eq!(line, &a[t], "{t}");
+    }
+}
