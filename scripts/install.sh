@@ -6,7 +6,7 @@
 #   PREFIX/models/pulso-multi        the shipped model (found next to the executable)
 #
 # usage: scripts/install.sh BIN PREFIX [full|cpu]
-#   full  every library the binary loads from the venv (libtorch + CUDA): GPU hosts (~4.5 GB)
+#   full  every library the binary loads from the venv (libtorch + CUDA): GPU hosts (~2.9 GB)
 #   cpu   libtorch_cpu, libc10, libgomp, libcudart and libcupti (libtorch_cpu links those two small
 #         CUDA runtime libraries), plus a stub libtorch_cuda.so with the two symbols tch's
 #         CUDA-linking shim references: CPU hosts (~0.55 GB). `--device cuda` cannot work there.
