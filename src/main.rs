@@ -56,6 +56,11 @@ enum Cmd {
         /// JOB_COMPLETION_INDEX and PULSO_SHARD_COUNT (a Kubernetes Indexed Job).
         #[arg(long)]
         shard: Option<String>,
+        /// With --shard: when this shard finds all N shards staged, it commits the run itself
+        /// (safe on one file system: the commit holds the output lock; a shard that finds the
+        /// lock taken leaves the commit to its holder).
+        #[arg(long, requires = "shard")]
+        commit_when_complete: bool,
     },
     /// Publish a sharded run: check every shard's staged output, compute the aggregates, commit once.
     Commit {
@@ -173,6 +178,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
             allow_rejects,
             run_id,
             shard,
+            commit_when_complete,
         } => {
             let shard = shard
                 .as_deref()
@@ -215,6 +221,17 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     st.manifest.display(),
                     outcome.run_id
                 )?;
+                if commit_when_complete
+                    && pulso::shard::commit::all_staged(&plan, &outcome.run_id, st.spec.count)
+                {
+                    return commit_now(
+                        &plan,
+                        &outcome.run_id,
+                        allow_rejects,
+                        Some(st.spec.count),
+                        true,
+                    );
+                }
                 return Ok(0);
             }
             let mut stdout = std::io::stdout().lock();
@@ -261,39 +278,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 threads: None,
             };
             let plan = Plan::build(&pipeline, &ov)?;
-            let c = pulso::shard::commit::commit(
-                &plan,
-                &run_id,
-                &pulso::shard::commit::CommitOptions {
-                    allow_rejects,
-                    shards,
-                },
-            )?;
-            let mut stdout = std::io::stdout().lock();
-            if c.already_committed {
-                writeln!(
-                    stdout,
-                    "run {run_id} is already the committed version of {}; nothing to do",
-                    plan.out.display()
-                )?;
-                return Ok(0);
-            }
-            for w in &c.warnings {
-                eprintln!("pulso: warning: {w}");
-            }
-            writeln!(stdout, "{}", c.stats.table())?;
-            let rejected = c.stats.total_rejects();
-            writeln!(
-                stdout,
-                "run {}: {} shards, {} signals, {} rejected -> version {}, {}",
-                c.run_id,
-                c.shards,
-                c.stats.total_signals(),
-                rejected,
-                c.published.version,
-                c.published.manifest.display()
-            )?;
-            Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
+            commit_now(&plan, &run_id, allow_rejects, shards, false)
         }
         Cmd::Validate {
             pipeline,
@@ -406,4 +391,73 @@ fn dispatch(cli: Cli) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// `pulso commit`, also run by the last shard of a run with `--commit-when-complete`.
+fn commit_now(
+    plan: &Plan,
+    run_id: &str,
+    allow_rejects: bool,
+    shards: Option<u32>,
+    from_shard: bool,
+) -> Result<u8> {
+    let c = match pulso::shard::commit::commit(
+        plan,
+        run_id,
+        &pulso::shard::commit::CommitOptions {
+            allow_rejects,
+            shards,
+        },
+    ) {
+        Ok(c) => c,
+        Err(e)
+            if from_shard
+                && e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<pulso::publish::CommitError>(),
+                        Some(pulso::publish::CommitError::Locked { .. })
+                    ) || matches!(
+                        c.downcast_ref::<pulso::sink::SinkError>(),
+                        Some(pulso::sink::SinkError::Commit(
+                            pulso::publish::CommitError::Locked { .. }
+                        ))
+                    )
+                }) =>
+        {
+            // Another process (another shard finishing at the same moment) is committing.
+            eprintln!("pulso: note: not committing run {run_id} from this shard: {e:#}");
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if c.already_committed {
+        writeln!(
+            stdout,
+            "run {run_id} is already the committed version of {}; nothing to do",
+            plan.out.display()
+        )?;
+        return Ok(0);
+    }
+    for w in &c.warnings {
+        eprintln!("pulso: warning: {w}");
+    }
+    writeln!(stdout, "{}", c.stats.table())?;
+    let rejected = c.stats.total_rejects();
+    writeln!(
+        stdout,
+        "run {}: {} shards, {} signals, {} rejected -> version {}, {}",
+        c.run_id,
+        c.shards,
+        c.stats.total_signals(),
+        rejected,
+        c.published.version,
+        c.published.manifest.display()
+    )?;
+    // A shard that published its run with some rejected records still succeeded as a shard.
+    Ok(if rejected > 0 && !from_shard {
+        EXIT_REJECTS
+    } else {
+        0
+    })
 }

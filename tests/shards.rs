@@ -613,3 +613,65 @@ fn scores_do_not_depend_on_the_other_texts_of_a_call() {
         assert_eq!(line, &a[t], "{t}");
     }
 }
+
+#[test]
+fn the_last_shard_to_finish_commits_with_commit_when_complete() {
+    let d = dup_fixture();
+    let pipeline = d.path().join("pipeline.toml");
+    let one = d.path().join("single");
+    single(d.path(), &pipeline, &one);
+    let out = d.path().join("out");
+    for i in [2, 0, 1] {
+        let spec = format!("{i}/3");
+        let o = exec(
+            d.path(),
+            &run_args(
+                &pipeline,
+                &out,
+                &["--shard", &spec, "--commit-when-complete"],
+            ),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+        // Published only once the third shard finished.
+        assert_eq!(
+            out.join("_pulso/current").exists(),
+            i == 1,
+            "after shard {spec}"
+        );
+    }
+    assert_same(
+        &published(&out),
+        &published(&one),
+        "auto-committed by the last shard",
+    );
+}
+
+#[test]
+fn guard_rails_apply_to_the_whole_night_at_the_commit() {
+    let d = dup_fixture();
+    // The survey's timestamp mapped to the department column: every survey row is rejected.
+    let bad = d.path().join("pipeline-typo.toml");
+    let body = std::fs::read_to_string(d.path().join("pipeline.toml"))
+        .unwrap()
+        .replace("timestamp = \"at\"", "timestamp = \"dept\"");
+    std::fs::write(&bad, body).unwrap();
+    let out = d.path().join("out");
+    for i in 0..3 {
+        let spec = format!("{i}/3");
+        let o = exec(d.path(), &run_args(&bad, &out, &["--shard", &spec]));
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "a shard stages, the commit judges: {}",
+            text(&o)
+        );
+    }
+    let o = commit(d.path(), &bad, &out);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("source 'survey'") && err.contains("max_reject_ratio"),
+        "{err}"
+    );
+    assert!(!out.join("_pulso/current").exists(), "nothing is published");
+}

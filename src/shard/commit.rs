@@ -281,6 +281,22 @@ fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<S
     Ok(out)
 }
 
+/// Whether every one of the `count` shards of `run_id` has a complete attempt (for the last shard
+/// to finish, `pulso run --shard … --commit-when-complete`).
+pub fn all_staged(plan: &Plan, run_id: &str, count: u32) -> bool {
+    let root = super::staging_root(&plan.out, run_id);
+    (0..count).all(|i| {
+        ShardSpec::new(i, count)
+            .ok()
+            .and_then(|spec| {
+                latest_attempt(&root.join(spec.dir_name()), spec)
+                    .ok()
+                    .flatten()
+            })
+            .is_some()
+    })
+}
+
 fn u64_of(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
