@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps clean fuzz
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps clean fuzz install test-install bench-shards
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,27 @@ spark-deps: $(SPARK_STAMP)
 
 test: $(TORCH_STAMP) report-deps reader-deps spark-deps
 	cargo test --profile $(PROFILE) --locked
+	$(MAKE) --no-print-directory test-install
+
+# A folder that runs without the build tree: PREFIX/bin/pulso ($$ORIGIN rpath), PREFIX/lib (libtorch),
+# PREFIX/models/pulso-multi. INSTALL_TORCH=cpu (libtorch_cpu only, ~0.6 GB) or full (with CUDA, GPU hosts).
+PREFIX ?= /opt/pulso
+INSTALL_TORCH ?= full
+install: build-ci
+	@command -v patchelf >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null); }
+	scripts/install.sh $(BIN) $(PREFIX) $(INSTALL_TORCH)
+
+# The installed folder, copied elsewhere with .venv hidden, scores like the build tree.
+test-install: build-ci
+	@command -v patchelf >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq patchelf >/dev/null); } || true
+	@if command -v patchelf >/dev/null 2>&1; then scripts/test_install.sh $(BIN) cpu; \
+	  else echo "SKIPPED test-install: patchelf is not installed and apt-get is unavailable"; fi
+
+# N shards on one machine vs one process with the same threads, split and commit cost (benches/shards.py).
+bench-shards: build-ci reader-deps
+	$(PY) benches/shards.py --pulso $(BIN)
 
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt

@@ -221,7 +221,7 @@ pub fn days_to_date(days: i32) -> NaiveDate {
 /// A 64-bit hash of an author id (distinct-author counts without keeping the ids).
 pub(crate) type AuthorHash = u64;
 
-fn author_key(a: Option<&str>) -> Option<AuthorHash> {
+pub(crate) fn author_key(a: Option<&str>) -> Option<AuthorHash> {
     a.map(crate::route::author_key)
         .filter(|a| !a.is_empty())
         .map(|a| xxhash_rust::xxh3::xxh3_64(a.as_bytes()))
@@ -297,6 +297,27 @@ impl AggregateConfig {
 impl Aggregator {
     /// Sees every signal of the run once (raw author identities may be used in memory, never output).
     pub fn observe(&mut self, signal: &Signal) {
+        let (author, brand) = self.prepare(signal);
+        self.observe_prepared(signal, author, brand);
+    }
+
+    /// What [`Aggregator::observe`] derives from the raw author and the text: the author's hash and,
+    /// for an external signal, its brand. A sharded run stores these instead of the raw values
+    /// ([`crate::shard`]) and the commit replays them through [`Aggregator::observe_prepared`].
+    pub fn prepare(&self, signal: &Signal) -> (Option<u64>, Option<(String, BrandKind)>) {
+        let r = &signal.record;
+        let brand = (signal.routing.segment == Segment::External)
+            .then(|| self.brands.assign(r.brand.as_deref(), &r.text));
+        (author_key(r.author.as_deref()), brand)
+    }
+
+    /// [`Aggregator::observe`] with the author hash and brand already derived (see [`Aggregator::prepare`]).
+    pub fn observe_prepared(
+        &mut self,
+        signal: &Signal,
+        author: Option<u64>,
+        brand: Option<(String, BrandKind)>,
+    ) {
         self.seen += 1;
         let r = &signal.record;
         // Event days are resolved in `finish` (null event times take the run date, known only then).
@@ -307,7 +328,8 @@ impl Aggregator {
         let sc = &signal.scored;
         match signal.routing.segment {
             Segment::External => {
-                let (brand, kind) = self.brands.assign(r.brand.as_deref(), &r.text);
+                let (brand, kind) =
+                    brand.unwrap_or_else(|| self.brands.assign(r.brand.as_deref(), &r.text));
                 let channel = r
                     .channel
                     .as_deref()
@@ -362,7 +384,6 @@ impl Aggregator {
                     Sentiment::Negative => g.neg += 1,
                 }
                 g.score_sum += sc.sentiment_score as f64;
-                let author = author_key(r.author.as_deref());
                 self.services.observe(signal, author);
                 if let Some(a) = author {
                     g.authors.insert(a);

@@ -26,6 +26,7 @@ pub mod schema;
 pub mod score;
 pub mod score_arrow;
 pub mod services;
+pub mod shard;
 pub mod sink;
 pub mod summary;
 pub mod timefmt;

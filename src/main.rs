@@ -49,6 +49,41 @@ enum Cmd {
         /// where the previous run had some.
         #[arg(long)]
         allow_rejects: bool,
+        /// Run id of this run (letters, digits, . _ -); needed with --shard, the same for every shard.
+        #[arg(long)]
+        run_id: Option<String>,
+        /// Score only slice I of N (e.g. 3/7) and stage it for `pulso commit`; `auto` reads
+        /// JOB_COMPLETION_INDEX and PULSO_SHARD_COUNT (a Kubernetes Indexed Job).
+        #[arg(long)]
+        shard: Option<String>,
+        /// With --shard: when this shard finds all N shards staged, it commits the run itself
+        /// (safe on one file system: the commit holds the output lock; a shard that finds the
+        /// lock taken leaves the commit to its holder).
+        #[arg(long, requires = "shard")]
+        commit_when_complete: bool,
+    },
+    /// Publish a sharded run: check every shard's staged output, compute the aggregates, commit once.
+    Commit {
+        /// The pipeline file the shards ran (same file, --model, --date and --out).
+        pipeline: PathBuf,
+        /// The run id every shard was started with.
+        #[arg(long)]
+        run_id: String,
+        #[arg(long, value_parser = parse_date)]
+        date: Option<NaiveDate>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The --model the shards were given (part of the configuration hash).
+        #[arg(long)]
+        model: Option<String>,
+        /// The shard count to expect (default: as staged).
+        #[arg(long)]
+        shards: Option<u32>,
+        #[arg(long)]
+        allow_rejects: bool,
+        /// Accepted for scripts that pass it to every subcommand (commit draws no bars).
+        #[arg(long)]
+        no_progress: bool,
     },
     /// Check the pipeline file and read every source; report what would be rejected. Writes nothing.
     Validate {
@@ -149,7 +184,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
             threads,
             no_progress,
             allow_rejects,
+            run_id,
+            shard,
+            commit_when_complete,
         } => {
+            let shard = shard
+                .as_deref()
+                .map(pulso::shard::ShardSpec::parse)
+                .transpose()?;
+            if let Some(id) = &run_id {
+                pulso::shard::validate_run_id(id)?;
+            } else if shard.is_some() {
+                return Err(pulso::shard::ShardError::NoRunId.into());
+            }
             let ov = Overrides {
                 date,
                 out,
@@ -163,10 +210,37 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 &pulso::pipeline::RunOptions {
                     progress: !no_progress,
                     allow_rejects,
+                    run_id,
+                    shard,
                 },
             )?;
             for w in &outcome.warnings {
                 eprintln!("pulso: warning: {w}");
+            }
+            if let Some(st) = &outcome.staged {
+                writeln!(
+                    std::io::stdout().lock(),
+                    "run {} shard {}: {} records, {} signals, {} rejected -> staged {} (publish with `pulso commit --run-id {}`)",
+                    outcome.run_id,
+                    st.spec,
+                    outcome.files.iter().map(|f| f.records).sum::<u64>(),
+                    outcome.stats.total_signals(),
+                    outcome.stats.total_rejects(),
+                    st.manifest.display(),
+                    outcome.run_id
+                )?;
+                if commit_when_complete
+                    && pulso::shard::commit::all_staged(&plan, &outcome.run_id, st.spec.count)
+                {
+                    return commit_now(
+                        &plan,
+                        &outcome.run_id,
+                        allow_rejects,
+                        Some(st.spec.count),
+                        true,
+                    );
+                }
+                return Ok(0);
             }
             let mut stdout = std::io::stdout().lock();
             writeln!(stdout, "{}", outcome.stats.table())?;
@@ -194,6 +268,25 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 outcome.published.manifest.display()
             )?;
             Ok(if rejected > 0 { EXIT_REJECTS } else { 0 })
+        }
+        Cmd::Commit {
+            pipeline,
+            run_id,
+            date,
+            out,
+            model,
+            shards,
+            allow_rejects,
+            no_progress: _,
+        } => {
+            let ov = Overrides {
+                date,
+                out,
+                model,
+                threads: None,
+            };
+            let plan = Plan::build(&pipeline, &ov)?;
+            commit_now(&plan, &run_id, allow_rejects, shards, false)
         }
         Cmd::Validate {
             pipeline,
@@ -338,4 +431,73 @@ fn score_arrow(scorer: &pulso::score::Scorer, input: &str, text_column: String) 
             })?;
     eprintln!("{}", summary.line());
     Ok(0)
+}
+
+/// `pulso commit`, also run by the last shard of a run with `--commit-when-complete`.
+fn commit_now(
+    plan: &Plan,
+    run_id: &str,
+    allow_rejects: bool,
+    shards: Option<u32>,
+    from_shard: bool,
+) -> Result<u8> {
+    let c = match pulso::shard::commit::commit(
+        plan,
+        run_id,
+        &pulso::shard::commit::CommitOptions {
+            allow_rejects,
+            shards,
+        },
+    ) {
+        Ok(c) => c,
+        Err(e)
+            if from_shard
+                && e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<pulso::publish::CommitError>(),
+                        Some(pulso::publish::CommitError::Locked { .. })
+                    ) || matches!(
+                        c.downcast_ref::<pulso::sink::SinkError>(),
+                        Some(pulso::sink::SinkError::Commit(
+                            pulso::publish::CommitError::Locked { .. }
+                        ))
+                    )
+                }) =>
+        {
+            // Another process (another shard finishing at the same moment) is committing.
+            eprintln!("pulso: note: not committing run {run_id} from this shard: {e:#}");
+            return Ok(0);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if c.already_committed {
+        writeln!(
+            stdout,
+            "run {run_id} is already the committed version of {}; nothing to do",
+            plan.out.display()
+        )?;
+        return Ok(0);
+    }
+    for w in &c.warnings {
+        eprintln!("pulso: warning: {w}");
+    }
+    writeln!(stdout, "{}", c.stats.table())?;
+    let rejected = c.stats.total_rejects();
+    writeln!(
+        stdout,
+        "run {}: {} shards, {} signals, {} rejected -> version {}, {}",
+        c.run_id,
+        c.shards,
+        c.stats.total_signals(),
+        rejected,
+        c.published.version,
+        c.published.manifest.display()
+    )?;
+    // A shard that published its run with some rejected records still succeeded as a shard.
+    Ok(if rejected > 0 && !from_shard {
+        EXIT_REJECTS
+    } else {
+        0
+    })
 }

@@ -37,10 +37,14 @@ pub struct RunOptions {
     pub progress: bool,
     /// Publish even when a guard rail ([`crate::publish::guard`]) would stop the run.
     pub allow_rejects: bool,
+    /// `--run-id` (validated); a new id when absent.
+    pub run_id: Option<String>,
+    /// `--shard I/N`: score only this slice and stage it for `pulso commit` ([`crate::shard`]).
+    pub shard: Option<crate::shard::ShardSpec>,
 }
 
 /// Per input file counts for the manifest.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct FileCounts {
     pub source: String,
     pub file: PathBuf,
@@ -57,6 +61,8 @@ pub struct RunOutcome {
     pub files: Vec<FileCounts>,
     pub published: Published,
     pub warnings: Vec<String>,
+    /// What a `--shard` run staged (then nothing is published and `published` is empty).
+    pub staged: Option<crate::shard::StagedShard>,
 }
 
 /// A run id: UTC start time plus a few random hex digits.
@@ -123,14 +129,16 @@ pub fn redact_emails(raw: &str, key: Option<&[u8]>) -> String {
     crate::redact::redact_emails(raw, key)
 }
 
-/// What the reader thread sends: a chunk of (file index, item), or the first file that cannot be
-/// read (with its index).
-type ReadChunk = Result<Vec<(usize, Item)>, (usize, IngestError)>;
+/// What the reader thread sends: a chunk of (file index, position in the file, item), or the
+/// first file that cannot be read (with its index).
+type ReadChunk = Result<Vec<(usize, u64, Item)>, (usize, IngestError)>;
 
-/// Spawns the reader: chunks of (file index, item), or the first file that cannot be read.
+/// Spawns the reader: chunks of (file index, position, item), or the first file that cannot be
+/// read. With a shard, only the items that shard owns are sent.
 fn spawn_reader(
     plan: &Plan,
     progress: Progress,
+    shard: Option<crate::shard::ShardSpec>,
 ) -> (
     crossbeam_channel::Receiver<ReadChunk>,
     std::thread::JoinHandle<()>,
@@ -155,11 +163,20 @@ fn spawn_reader(
                     return;
                 }
             };
-            for row in rows {
+            for (ordinal, row) in rows.enumerate() {
                 match row {
                     Ok(item) => {
-                        chunk.push((fi, item));
                         progress.read.inc(1);
+                        if let Some(sh) = &shard {
+                            let mine = match &item {
+                                Item::Record(r) => sh.owns_record(&r.source, &r.id),
+                                Item::Reject(r) => sh.owns_reject(&r.source, &r.location),
+                            };
+                            if !mine {
+                                continue;
+                            }
+                        }
+                        chunk.push((fi, ordinal as u64, item));
                         if chunk.len() == CHUNK
                             && crate::publish::fault::point("read:chunk").is_ok()
                             && tx
@@ -187,7 +204,7 @@ fn spawn_reader(
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let started = Instant::now();
     let started_at = chrono::Utc::now();
-    let run_id = new_run_id();
+    let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
 
     let router = Router::build(&plan.organization, plan.roster.as_deref())
         .context("cannot read the roster")?;
@@ -235,10 +252,26 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let model_load_s = t_model.elapsed().as_secs_f64();
     let model_name = scorer.info().name.clone();
 
-    let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name)
-        .build()
-        .context("cannot prepare the output")?;
-    sink.declare_standard_partitions();
+    // A shard stages its slice for `pulso commit` and takes no output lock ([`crate::shard`]).
+    let mut agg_rows = None;
+    let sink = match opts.shard {
+        Some(spec) => {
+            let stage = crate::shard::Stage::create(&plan.out, &run_id, spec, &model_name)?;
+            let p = stage.dir.join(crate::shard::AGG_INPUT);
+            agg_rows = Some(
+                crate::shard::AggRowWriter::create(&p)
+                    .with_context(|| format!("cannot create {}", p.display()))?,
+            );
+            Writer::Stage(stage)
+        }
+        None => {
+            let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name)
+                .build()
+                .context("cannot prepare the output")?;
+            sink.declare_standard_partitions();
+            Writer::Publish(sink)
+        }
+    };
 
     let files = file_list(plan);
     let total: u64 = files
@@ -246,26 +279,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         .map(|(si, f)| ingest::estimate_rows(plan.sources[*si].format, f))
         .sum();
     let progress = Progress::new(opts.progress, total);
-    let mut tallies: Vec<(String, SourceTally)> = plan
-        .sources
-        .iter()
-        .map(|s| {
-            let columns = match serde_json::to_value(&s.columns) {
-                Ok(serde_json::Value::Object(m)) => m
-                    .into_iter()
-                    .filter_map(|(k, v)| v.as_str().map(|c| (k, c.to_string())))
-                    .collect(),
-                _ => BTreeMap::new(),
-            };
-            (
-                s.name.clone(),
-                SourceTally {
-                    columns,
-                    ..Default::default()
-                },
-            )
-        })
-        .collect();
+    let mut tallies = source_tallies(plan);
     let mut counts: Vec<FileCounts> = files
         .iter()
         .map(|(si, f)| FileCounts {
@@ -278,7 +292,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     // Writer thread: owns the sink while records flow.
     let (wtx, wrx) = bounded::<(Vec<Signal>, Vec<Reject>)>(2);
     let write_bar = progress.write.clone();
-    let writer = std::thread::spawn(move || -> Result<crate::sink::Sink> {
+    let writer = std::thread::spawn(move || -> Result<Writer> {
+        let mut sink = sink;
         for (signals, rejects) in wrx {
             sink.write_signals(&signals)?;
             sink.write_rejects(&rejects)?;
@@ -287,12 +302,12 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         Ok(sink)
     });
 
-    let (rx, reader) = spawn_reader(plan, progress.clone());
+    let (rx, reader) = spawn_reader(plan, progress.clone(), opts.shard);
     let mut stats = RunStats::default();
     for s in &plan.sources {
         stats.records.insert(s.name.clone(), 0);
     }
-    let mut dedup = Dedup::with_capacity(total);
+    let mut dedup = Dedup::with_capacity(total / opts.shard.map_or(1, |s| s.count as u64));
     let mut score_s = 0.0;
     let mut failure: Option<anyhow::Error> = None;
     for msg in rx.iter() {
@@ -307,8 +322,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             }
         };
         let mut rejects = Vec::new();
-        let mut accepted: Vec<(usize, InputRecord)> = Vec::with_capacity(chunk.len());
-        for (fi, item) in chunk {
+        let mut accepted: Vec<(usize, u64, InputRecord)> = Vec::with_capacity(chunk.len());
+        for (fi, ordinal, item) in chunk {
             counts[fi].records += 1;
             tallies[files[fi].0].1.records += 1;
             *stats.records.entry(counts[fi].source.clone()).or_default() += 1;
@@ -321,7 +336,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                     counts[fi].rejects += 1;
                     rejects.push(duplicate(r));
                 }
-                Item::Record(r) => accepted.push((fi, r)),
+                Item::Record(r) => accepted.push((fi, ordinal, r)),
             }
         }
         for r in rejects.iter_mut() {
@@ -337,7 +352,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             }
             tallies[si].1.reject(r.reason.code(), &r.location, &r.raw);
         }
-        let texts: Vec<&str> = accepted.iter().map(|(_, r)| r.text.as_str()).collect();
+        let texts: Vec<&str> = accepted.iter().map(|(_, _, r)| r.text.as_str()).collect();
         let t = Instant::now();
         // Whole texts and their sentences go to the model in one call (same token-budget batches).
         let sentences = crate::services::aspects::SentenceBatch::new(&texts, services.aspects);
@@ -357,7 +372,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             .score
             .inc(scored.len() as u64 + rejects.len() as u64);
         let mut signals = Vec::with_capacity(accepted.len());
-        for ((fi, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
+        for ((fi, ordinal, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
             let si = files[fi].0;
             let routing = router.route(&plan.sources[si], &record);
             if record.department.is_none() {
@@ -394,14 +409,29 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             counts[fi].signals += 1;
             tallies[si].1.signals += 1;
             stats.observe_signal(&signal);
-            aggregator.observe(&signal);
+            match agg_rows.as_mut() {
+                // A shard stages what the aggregates need; the commit replays it in input order.
+                Some(w) => {
+                    let row = crate::shard::AggRow::capture(
+                        crate::shard::seq(fi, ordinal),
+                        si,
+                        &signal,
+                        &aggregator,
+                    );
+                    if let Err(e) = w.push(&row) {
+                        failure =
+                            Some(anyhow::Error::new(e).context("cannot write the aggregate input"));
+                    }
+                }
+                None => aggregator.observe(&signal),
+            }
             signals.push(signal);
         }
         for r in &rejects {
             stats.observe_reject(r);
         }
         crate::privacy::apply(plan.internal_text, &mut signals);
-        if wtx.send((signals, rejects)).is_err() {
+        if failure.is_some() || wtx.send((signals, rejects)).is_err() {
             break; // the writer failed; its error is reported below
         }
     }
@@ -419,7 +449,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             anyhow::anyhow!("the input reader thread panicked: {msg} (nothing was published)")
         });
     }
-    let mut sink = writer
+    let sink = writer
         .join()
         .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?
         .context("cannot write Parquet")?;
@@ -427,6 +457,63 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         sink.abort();
         return Err(e);
     }
+    let mut sink = match sink {
+        Writer::Publish(sink) => sink,
+        Writer::Stage(stage) => {
+            progress.finish();
+            let mut warnings = field_warnings;
+            warnings.extend(enricher.warnings());
+            let agg = agg_rows
+                .take()
+                .expect("a shard has an aggregate input")
+                .finish()
+                .context("cannot write the aggregate input")?;
+            let total_s = started.elapsed().as_secs_f64();
+            let records: u64 = counts.iter().map(|c| c.records).sum();
+            let lineage = lineage::lineage(
+                &plan.pipeline_path,
+                plan.roster.as_deref(),
+                plan.topics.as_deref(),
+                &plan.model,
+                &scorer.info().path,
+            );
+            let manifest = manifest_json(&ManifestParts {
+                run_id: &run_id,
+                plan,
+                started_at,
+                model: serde_json::to_value(scorer.info()).unwrap_or_default(),
+                inputs: &counts,
+                stats: &stats,
+                sentences_scored,
+                timings: serde_json::json!({
+                    "model_load": model_load_s,
+                    "score": score_s,
+                    "total": total_s,
+                }),
+                records_per_second: if total_s > 0.0 {
+                    records as f64 / total_s
+                } else {
+                    0.0
+                },
+                warnings: &warnings,
+                tallies: &tallies,
+                allow_rejects: opts.allow_rejects,
+                lineage,
+            });
+            let staged = stage.finish(
+                crate::shard::commit::shard_manifest(manifest, &stats, &tallies, plan),
+                agg,
+            )?;
+            return Ok(RunOutcome {
+                run_id,
+                stats,
+                files: counts,
+                published: Published::default(),
+                warnings,
+                staged: Some(staged),
+            });
+        }
+    };
 
     let t_agg = Instant::now();
     for (table, batch) in aggregator
@@ -503,6 +590,113 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         files: counts,
         published,
         warnings,
+        staged: None,
+    })
+}
+
+/// Where a run's rows go: the output (one commit at the end) or a shard's staging area.
+enum Writer {
+    Publish(crate::sink::Sink),
+    Stage(crate::shard::Stage),
+}
+
+impl Writer {
+    fn write_signals(&mut self, s: &[Signal]) -> Result<()> {
+        match self {
+            Writer::Publish(w) => Ok(w.write_signals(s)?),
+            Writer::Stage(w) => w.write_signals(s),
+        }
+    }
+    fn write_rejects(&mut self, r: &[Reject]) -> Result<()> {
+        match self {
+            Writer::Publish(w) => Ok(w.write_rejects(r)?),
+            Writer::Stage(w) => w.write_rejects(r),
+        }
+    }
+    fn abort(self) {
+        match self {
+            Writer::Publish(w) => w.abort(),
+            Writer::Stage(w) => w.abort(),
+        }
+    }
+}
+
+/// One [`SourceTally`] per source of the plan, in plan order, with its column mapping.
+pub(crate) fn source_tallies(plan: &Plan) -> Vec<(String, SourceTally)> {
+    plan.sources
+        .iter()
+        .map(|s| {
+            let columns = match serde_json::to_value(&s.columns) {
+                Ok(serde_json::Value::Object(m)) => m
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_str().map(|c| (k, c.to_string())))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
+            (
+                s.name.clone(),
+                SourceTally {
+                    columns,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect()
+}
+
+/// What goes into a run manifest (a single-process run, a shard, or a sharded run's commit).
+pub(crate) struct ManifestParts<'a> {
+    pub run_id: &'a str,
+    pub plan: &'a Plan,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub model: serde_json::Value,
+    pub inputs: &'a [FileCounts],
+    pub stats: &'a RunStats,
+    pub sentences_scored: u64,
+    pub timings: serde_json::Value,
+    pub records_per_second: f64,
+    pub warnings: &'a [String],
+    pub tallies: &'a [(String, SourceTally)],
+    pub allow_rejects: bool,
+    pub lineage: serde_json::Value,
+}
+
+/// The run manifest of a shard and of a sharded run's commit: the members of a single-process
+/// run's manifest (built in [`run`]; keep the two in step), the commit adds `commit`.
+pub(crate) fn manifest_json(p: &ManifestParts) -> serde_json::Value {
+    let (plan, stats) = (p.plan, p.stats);
+    let records: u64 = p.inputs.iter().map(|c| c.records).sum();
+    serde_json::json!({
+        "run_id": p.run_id,
+        "pipeline": plan.name,
+        "pipeline_file": plan.pipeline_path,
+        "config_hash": plan.config_hash,
+        "date": plan.date.format("%Y-%m-%d").to_string(),
+        "started_at": p.started_at.to_rfc3339(),
+        "finished_at": chrono::Utc::now().to_rfc3339(),
+        "pulso_version": env!("CARGO_PKG_VERSION"),
+        "model": p.model,
+        "threads": plan.threads,
+        "inputs": p.inputs,
+        "counts": {
+            "records": records,
+            "signals": stats.total_signals(),
+            "rejects": stats.total_rejects(),
+            "segments": {
+                "internal": stats.segment_signals(crate::record::Segment::Internal),
+                "external": stats.segment_signals(crate::record::Segment::External),
+            },
+            "reject_reasons": stats.rejects_by_reason(),
+            "truncated": stats.truncated,
+            "sentences_scored": p.sentences_scored,
+        },
+        "timings_s": p.timings,
+        "records_per_second": p.records_per_second,
+        "warnings": p.warnings,
+        "sources": p.tallies.iter().cloned().collect::<BTreeMap<_, _>>(),
+        "allow_rejects": p.allow_rejects,
+        "lineage": p.lineage,
+        "privacy": { "internal_text": plan.internal_text },
     })
 }
 

@@ -413,7 +413,8 @@ fn worker(
     drop(ready);
     while let Ok(job) = jobs.recv() {
         let seqs: Vec<&[i64]> = job.idx.iter().map(|&i| job.enc[i].ids.as_slice()).collect();
-        let out = net.forward(&seqs);
+        let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
+        let out = net.forward_padded(&seqs, padded_len(longest, spec.max_tokens));
         let _ = job.reply.send((job.idx, out));
     }
 }
@@ -486,6 +487,39 @@ pub fn plan_batches(lens: &[usize], token_budget: usize, max_batch: usize) -> Ve
     batches
 }
 
+/// Padded lengths are multiples of this many tokens (capped at the model's limit).
+pub const PAD_BUCKET: usize = 16;
+
+/// The padded length of a text of `len` tokens: the next multiple of [`PAD_BUCKET`], at most `cap`.
+pub fn padded_len(len: usize, cap: usize) -> usize {
+    (len.max(1).div_ceil(PAD_BUCKET) * PAD_BUCKET)
+        .min(cap.max(len))
+        .max(len)
+}
+
+/// [`plan_batches`] within groups of one padded length ([`padded_len`]): every batch pads its
+/// texts to their common bucket, so a text's padded shape does not depend on the other texts of
+/// the call, and a shard of a run scores each text like the whole run would ([`crate::shard`]).
+pub fn plan_bucketed_batches(
+    lens: &[usize],
+    cap: usize,
+    token_budget: usize,
+    max_batch: usize,
+) -> Vec<Vec<usize>> {
+    let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, &l) in lens.iter().enumerate() {
+        groups.entry(padded_len(l, cap)).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for (bucket, idx) in groups.into_iter().rev() {
+        let blens = vec![bucket; idx.len()];
+        for b in plan_batches(&blens, token_budget, max_batch) {
+            out.push(b.into_iter().map(|j| idx[j]).collect());
+        }
+    }
+    out
+}
+
 impl Scorer {
     /// Scores texts; output is in input order.
     pub fn score(&self, texts: &[&str]) -> anyhow::Result<Vec<Scored>> {
@@ -519,8 +553,9 @@ impl Scorer {
             .len()
             .div_ceil(4 * replicas)
             .clamp(8, self.max_batch.max(8));
-        let batches = plan_batches(
+        let batches = plan_bucketed_batches(
             &lens,
+            self.info.max_tokens,
             self.token_budget,
             per_batch.min(self.max_batch.max(1)),
         );
@@ -531,7 +566,13 @@ impl Scorer {
             .fetch_add(lens.iter().sum::<usize>() as u64, Ordering::Relaxed);
         let padded: usize = batches
             .iter()
-            .map(|b| b.len() * b.iter().map(|&i| lens[i]).max().unwrap_or(0))
+            .map(|b| {
+                b.len()
+                    * padded_len(
+                        b.iter().map(|&i| lens[i]).max().unwrap_or(0),
+                        self.info.max_tokens,
+                    )
+            })
             .sum();
         c.padded_tokens.fetch_add(padded as u64, Ordering::Relaxed);
         c.truncated.fetch_add(
@@ -777,6 +818,28 @@ mod tests {
         }
         // Longest first: 64 and 60 together (2 x 64 = 128).
         assert_eq!(b[0], vec![5, 1]);
+    }
+
+    #[test]
+    fn bucketed_batches_pad_each_text_to_its_own_bucket() {
+        let lens = vec![5, 60, 7, 17, 30, 64, 3, 12, 16, 33, 512, 500];
+        let b = plan_bucketed_batches(&lens, 512, 256, 4);
+        let mut seen: Vec<usize> = b.iter().flatten().copied().collect();
+        seen.sort();
+        assert_eq!(seen, (0..lens.len()).collect::<Vec<_>>());
+        for batch in &b {
+            let buckets: Vec<usize> = batch.iter().map(|&i| padded_len(lens[i], 512)).collect();
+            assert!(buckets.iter().all(|x| *x == buckets[0]), "{batch:?}");
+            let longest = batch.iter().map(|&i| lens[i]).max().unwrap();
+            // What the worker pads to is the text's own bucket, whatever its batch-mates.
+            assert_eq!(padded_len(longest, 512), buckets[0]);
+            assert!(batch.len() <= 4);
+        }
+        assert_eq!(padded_len(3, 512), 16);
+        assert_eq!(padded_len(16, 512), 16);
+        assert_eq!(padded_len(17, 512), 32);
+        assert_eq!(padded_len(500, 512), 512);
+        assert_eq!(padded_len(510, 510), 510);
     }
 
     #[test]

@@ -284,6 +284,34 @@ impl Sink {
         self.part(rel, batch.schema()).write(batch)
     }
 
+    /// Places a finished Parquet file written elsewhere (a shard's staging area, see
+    /// [`crate::shard`]) into `table`'s date partition of this run as `name`: hard-linked where the
+    /// file system allows, else copied and fsynced. Its `rows` count towards the partition.
+    pub fn adopt_file(
+        &mut self,
+        table: &str,
+        src: &Path,
+        name: &str,
+        rows: u64,
+    ) -> Result<(), SinkError> {
+        let rel = self.partition_dir(table);
+        // A declared partition that got no rows would add an empty file next to the adopted one.
+        if self.parts.get(&rel).is_some_and(|w| w.files == 0) {
+            self.parts.remove(&rel);
+        }
+        let dir = self.staging.join(&rel);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let dst = dir.join(name);
+        if std::fs::hard_link(src, &dst).is_err() {
+            std::fs::copy(src, &dst).map_err(io(&dst))?;
+            File::open(&dst)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&dst))?;
+        }
+        *self.finished.entry(rel).or_default() += rows;
+        Ok(())
+    }
+
     /// The manifest of the version that was current when this run took the lock.
     pub fn previous_manifest(&self) -> Option<serde_json::Value> {
         self.output.current_manifest()

@@ -92,11 +92,22 @@ impl Network {
 
     /// Class probabilities (fp32 softmax) for one batch of token-id sequences, padded here.
     pub fn forward(&self, seqs: &[&[i64]]) -> anyhow::Result<Vec<Vec<f32>>> {
+        self.forward_padded(seqs, 0)
+    }
+
+    /// [`Network::forward`] with every sequence padded to at least `min_len` tokens.
+    pub fn forward_padded(&self, seqs: &[&[i64]], min_len: usize) -> anyhow::Result<Vec<Vec<f32>>> {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
         let b = seqs.len();
-        let l = seqs.iter().map(|s| s.len()).max().unwrap_or(0).max(1);
+        let l = seqs
+            .iter()
+            .map(|s| s.len())
+            .max()
+            .unwrap_or(0)
+            .max(min_len)
+            .max(1);
         let mut ids = vec![self.pad_id; b * l];
         let mut mask = vec![0i64; b * l];
         for (r, s) in seqs.iter().enumerate() {
