@@ -694,8 +694,8 @@ def main() -> int:
             wall, cpu, labels, reported, cmd = run_pulso(binary, model_dir, input_path, a.threads, prec, work, len(texts))
             if reported:
                 eff = reported
-            elif prec == "fp32":
-                eff = "fp32"
+            elif prec in ("fp32", "int8", "bf16"):
+                eff = prec
             else:  # pulso did not say; its rule: bf16 only with AMX / AVX512-BF16 (and a probe that agrees)
                 eff = "bf16?" if fast_bf16 else "fp32"
             keep(f"pulso {prec}", wall, cpu, labels, precision=eff, cmd=cmd)

@@ -463,7 +463,10 @@ fn worker(
     drop(ready);
     while let Ok(job) = jobs.recv() {
         let seqs: Vec<&[i64]> = job.idx.iter().map(|&i| job.enc[i].ids.as_slice()).collect();
-        let out = net.forward(&seqs);
+        let out = {
+            let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Model);
+            net.forward(&seqs)
+        };
         let _ = job.reply.send((job.idx, out));
     }
 }
