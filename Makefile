@@ -92,7 +92,8 @@ bench-shards: build-ci reader-deps
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 	cargo bench --bench stages
-	$(PY) benches/peer.py --pulso $(RELEASE_BIN)
+	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-multi --out build/bench/pulso-multi
+	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-mini --out build/bench/pulso-mini
 
 # Peak RSS for 100k and 1M records through `pulso run` (tiny fixture model: pipeline memory, not model speed).
 bench-scale: build

@@ -144,6 +144,13 @@ def run_one(binary: Path, d: Path, threads: int | None) -> dict:
     if not m:
         sys.exit(f"scale.py: no 'Maximum resident set size' in /usr/bin/time output:\n{p.stderr[-2000:]}")
     run_line = next((l for l in p.stdout.splitlines() if l.startswith("run ")), "")
+    # CPU seconds per stage from the published manifest (`cpu_s`, summed over threads).
+    cpu = None
+    for mp in sorted((d / "out" / "_pulso" / "log").glob("*.json")):
+        try:
+            cpu = json.loads(mp.read_text()).get("cpu_s") or cpu
+        except (OSError, ValueError):
+            pass
     sig = re.search(r"(\d+) signals, (\d+) rejected", run_line)
     return {
         "exit_code": p.returncode,
@@ -152,6 +159,7 @@ def run_one(binary: Path, d: Path, threads: int | None) -> dict:
         "signals": int(sig.group(1)) if sig else None,
         "rejected": int(sig.group(2)) if sig else None,
         "summary_line": run_line,
+        "cpu_s": cpu,
         "cmd": " ".join(cmd),
     }
 
@@ -203,7 +211,9 @@ def main() -> int:
 
     base = results[0]
     print()
-    print(f"Scale run (model: {model.name}, a tiny fixture: measures pipeline memory, not model speed; "
+    tiny = "tests/fixtures/models" in str(model)
+    print(f"Scale run (model: {model.name}"
+          f"{', a tiny fixture: measures pipeline memory, not model speed' if tiny else ''}; "
           f"threads: {a.threads or 'pulso default'}).")
     print()
     print(f"| Records | Input (MB) | Signals | Wall (s) | Peak RSS (MiB) | RSS / {base['records']:,} |")
@@ -212,6 +222,22 @@ def main() -> int:
         sig = f"{r['signals']:,}" if r["signals"] is not None else "?"
         print(f"| {r['records']:,} | {r['input_mb']:,.0f} | {sig} | "
               f"{r['wall_s']:.1f} | {r['peak_rss_kb'] / 1024:,.1f} | {r['peak_rss_kb'] / base['peak_rss_kb']:.2f} |")
+    stages = ("read", "route", "tokenize", "model", "enrich", "aggregate", "write", "other")
+    if any(r.get("cpu_s") for r in results):
+        print()
+        print("CPU seconds per stage (manifest `cpu_s`, summed over threads; other = model load, probe, dedup, "
+              "bookkeeping):")
+        print()
+        print("| Records | " + " | ".join(stages) + " | process total | model share | model share without other |")
+        print("|---:|" + "---:|" * (len(stages) + 3))
+        for r in results:
+            c = r.get("cpu_s") or {}
+            tot = c.get("process_total") or 0.0
+            share = f"{100 * c.get('model', 0.0) / tot:.1f}%" if tot else "–"
+            work = tot - c.get("other", 0.0)
+            share2 = f"{100 * c.get('model', 0.0) / work:.1f}%" if work > 0 else "–"
+            print(f"| {r['records']:,} | " + " | ".join(f"{c.get(k, 0.0):,.2f}" for k in stages)
+                  + f" | {tot:,.2f} | {share} | {share2} |")
     last = results[-1]
     ratio = last["peak_rss_kb"] / base["peak_rss_kb"]
     flat = "met" if ratio <= 1.10 else "NOT met"

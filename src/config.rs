@@ -407,9 +407,10 @@ impl Plan {
             "auto" => PrecisionChoice::Auto,
             "fp32" => PrecisionChoice::Fp32,
             "bf16" => PrecisionChoice::Bf16,
+            "int8" => PrecisionChoice::Int8,
             p => {
                 return Err(invalid(format!(
-                    "[model] precision = {p:?}: use \"auto\", \"fp32\" or \"bf16\""
+                    "[model] precision = {p:?}: use \"auto\", \"fp32\", \"bf16\" or \"int8\""
                 )))
             }
         };

@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod cputime;
 pub mod enrich;
 pub mod eval;
 pub mod ingest;

@@ -102,7 +102,7 @@ enum Cmd {
         model: Option<String>,
         #[arg(long)]
         threads: Option<usize>,
-        /// fp32, bf16 or auto.
+        /// fp32, bf16, int8 or auto.
         #[arg(long, default_value = "auto")]
         precision: String,
         /// Accepted for scripts that pass it to every subcommand (score draws no bars).

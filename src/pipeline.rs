@@ -147,6 +147,7 @@ fn spawn_reader(
     let files = file_list(plan);
     let sources: Vec<SourcePlan> = plan.sources.clone();
     let h = std::thread::spawn(move || {
+        let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Read);
         let mut chunk = Vec::with_capacity(CHUNK);
         for (fi, (si, path)) in files.iter().enumerate() {
             let rows = match ingest::open(&sources[*si], path).and_then(|r| {
@@ -203,6 +204,7 @@ fn spawn_reader(
 /// Runs the pipeline and publishes its output. Errors leave the published output untouched.
 pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let started = Instant::now();
+    let cpu_before = (crate::cputime::snapshot(), crate::cputime::process_s());
     let started_at = chrono::Utc::now();
     let run_id = opts.run_id.clone().unwrap_or_else(new_run_id);
 
@@ -293,6 +295,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let (wtx, wrx) = bounded::<(Vec<Signal>, Vec<Reject>)>(2);
     let write_bar = progress.write.clone();
     let writer = std::thread::spawn(move || -> Result<Writer> {
+        let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Write);
         let mut sink = sink;
         for (signals, rejects) in wrx {
             sink.write_signals(&signals)?;
@@ -374,6 +377,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         let mut signals = Vec::with_capacity(accepted.len());
         for ((fi, ordinal, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
             let si = files[fi].0;
+            let t_route = crate::cputime::thread_ns();
             let routing = router.route(&plan.sources[si], &record);
             if record.department.is_none() {
                 if let Some(e) = record
@@ -384,6 +388,8 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                     record.department = e.department.clone();
                 }
             }
+            let t_enrich = crate::cputime::thread_ns();
+            crate::cputime::add(crate::cputime::Stage::Route, t_enrich - t_route);
             let language = record
                 .language
                 .as_deref()
@@ -426,6 +432,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                 None => aggregator.observe(&signal),
             }
             signals.push(signal);
+            crate::cputime::add(
+                crate::cputime::Stage::Enrich,
+                crate::cputime::thread_ns().saturating_sub(t_enrich),
+            );
         }
         for r in &rejects {
             stats.observe_reject(r);
@@ -516,6 +526,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     };
 
     let t_agg = Instant::now();
+    let cpu_agg = crate::cputime::Span::new(crate::cputime::Stage::Aggregate);
     for (table, batch) in aggregator
         .finish(&plan.out, plan.date)
         .context("cannot compute aggregates")?
@@ -524,6 +535,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             .with_context(|| format!("cannot write {table}"))?;
     }
     let aggregate_s = t_agg.elapsed().as_secs_f64();
+    drop(cpu_agg);
     progress.finish();
     let mut warnings = field_warnings;
     warnings.extend(enricher.warnings());
@@ -538,6 +550,20 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
 
     let total_s = started.elapsed().as_secs_f64();
     let records: u64 = counts.iter().map(|c| c.records).sum();
+    // CPU seconds per stage (summed over threads) and the process total; "other" is model load,
+    // the precision probe, dedup and bookkeeping.
+    let cpu_stages = crate::cputime::since(&cpu_before.0);
+    let cpu_total = crate::cputime::process_s() - cpu_before.1;
+    let mut cpu_s: serde_json::Map<String, serde_json::Value> = cpu_stages
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    let staged: f64 = cpu_stages.iter().map(|(_, v)| v).sum();
+    cpu_s.insert(
+        "other".into(),
+        serde_json::json!((cpu_total - staged).max(0.0)),
+    );
+    cpu_s.insert("process_total".into(), serde_json::json!(cpu_total));
     let mut manifest = serde_json::json!({
         "run_id": run_id,
         "pipeline": plan.name,
@@ -568,6 +594,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             "aggregate": aggregate_s,
             "total": total_s,
         },
+        "cpu_s": cpu_s,
         "records_per_second": if total_s > 0.0 { records as f64 / total_s } else { 0.0 },
         "warnings": warnings,
         "sources": tallies.iter().cloned().collect::<BTreeMap<_, _>>(),

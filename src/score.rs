@@ -14,8 +14,11 @@
 //!
 //! Precision: `Auto` uses bf16 only on CPUs with AMX or AVX512-BF16 (elsewhere bf16 is emulated
 //! and slower) and only if a probe set scores the same in bf16 as in fp32; otherwise fp32.
-//! `Bf16` forces it. Softmax is always fp32.
+//! `Bf16` forces it. `Int8` runs the BERT linear layers in int8 on FBGEMM (see
+//! [`crate::model::fast`]); `Auto` picks it only where [`AUTO_INT8`] says so, on CPUs without fast
+//! bf16, and only if the probe set agrees. Softmax is always fp32.
 
+use crate::model::fast::Int8Plan;
 use crate::model::{cpu_has_fast_bf16, Encoded, ModelSpec, Network};
 use crate::record::Scored;
 use anyhow::{anyhow, bail, Context};
@@ -43,6 +46,19 @@ pub enum PrecisionChoice {
     Auto,
     Fp32,
     Bf16,
+    Int8,
+}
+
+/// Whether `precision = auto` may pick int8 on CPUs without AMX / AVX512-BF16 (after the probe).
+/// Decided by measurement (label agreement and macro-F1 vs fp32, model card "Precision").
+pub const AUTO_INT8: bool = false;
+
+/// The precision a scorer's replicas actually run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Precision {
+    Fp32,
+    Bf16,
+    Int8,
 }
 
 impl std::str::FromStr for DeviceChoice {
@@ -64,7 +80,8 @@ impl std::str::FromStr for PrecisionChoice {
             "auto" => PrecisionChoice::Auto,
             "fp32" | "f32" | "float32" => PrecisionChoice::Fp32,
             "bf16" | "bfloat16" => PrecisionChoice::Bf16,
-            other => bail!("precision {other:?} is not one of auto, fp32, bf16"),
+            "int8" => PrecisionChoice::Int8,
+            other => bail!("precision {other:?} is not one of auto, fp32, bf16, int8"),
         })
     }
 }
@@ -290,11 +307,30 @@ impl ScorerConfig {
                 ),
             }
         };
-        let bf16 = match self.precision {
-            PrecisionChoice::Fp32 => false,
-            PrecisionChoice::Bf16 => true,
+        let int8_plan = Int8Plan::from_env()?;
+        let prec = match self.precision {
+            PrecisionChoice::Fp32 => Precision::Fp32,
+            PrecisionChoice::Bf16 => Precision::Bf16,
+            PrecisionChoice::Int8 => {
+                if device.is_cuda() {
+                    bail!("precision int8 runs on the CPU (FBGEMM); with a GPU use device = \"cpu\" or precision fp32/bf16");
+                }
+                Precision::Int8
+            }
             PrecisionChoice::Auto => {
-                !device.is_cuda() && cpu_has_fast_bf16() && bf16_agrees(&spec, device, intra)?
+                if device.is_cuda() {
+                    Precision::Fp32
+                } else if cpu_has_fast_bf16() {
+                    if bf16_agrees(&spec, device, intra)? {
+                        Precision::Bf16
+                    } else {
+                        Precision::Fp32
+                    }
+                } else if AUTO_INT8 && int8_agrees(&spec, device, intra, &int8_plan)? {
+                    Precision::Int8
+                } else {
+                    Precision::Fp32
+                }
             }
         };
         let budget_default = if device.is_cuda() {
@@ -319,9 +355,10 @@ impl ScorerConfig {
             let spec = spec.clone();
             let jrx = jrx.clone();
             let ready = ready_tx.clone();
+            let plan = int8_plan.clone();
             let h = std::thread::Builder::new()
                 .name(format!("pulso-scorer-{w}"))
-                .spawn(move || worker(spec, device, bf16, intra, jrx, ready))
+                .spawn(move || worker(spec, device, prec, plan, intra, jrx, ready))
                 .context("cannot start a scorer thread")?;
             workers.push(h);
         }
@@ -337,7 +374,11 @@ impl ScorerConfig {
                 } else {
                     "cpu".into()
                 },
-                precision: if bf16 { "bf16".into() } else { "fp32".into() },
+                precision: match prec {
+                    Precision::Fp32 => "fp32".into(),
+                    Precision::Bf16 => "bf16".into(),
+                    Precision::Int8 => "int8".into(),
+                },
                 threads: if device.is_cuda() {
                     intra
                 } else {
@@ -393,14 +434,23 @@ fn tune_malloc() {
 fn worker(
     spec: Arc<ModelSpec>,
     device: tch::Device,
-    bf16: bool,
+    prec: Precision,
+    plan: Int8Plan,
     intra: usize,
     jobs: Receiver<Job>,
     ready: Sender<anyhow::Result<()>>,
 ) {
     // libgomp's thread count is per calling thread: set it here, in the thread that runs the model.
     tch::set_num_threads(intra as i32);
-    let net = match spec.load_network(device, bf16) {
+    let loaded = spec
+        .load_network(device, prec == Precision::Bf16)
+        .and_then(|mut n| {
+            if prec == Precision::Int8 {
+                n.set_int8(Some(&plan))?;
+            }
+            Ok(n)
+        });
+    let net = match loaded {
         Ok(n) => {
             let _ = ready.send(Ok(()));
             n
@@ -414,7 +464,10 @@ fn worker(
     while let Ok(job) = jobs.recv() {
         let seqs: Vec<&[i64]> = job.idx.iter().map(|&i| job.enc[i].ids.as_slice()).collect();
         let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
-        let out = net.forward_padded(&seqs, padded_len(longest, spec.max_tokens));
+        let out = {
+            let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Model);
+            net.forward_padded(&seqs, padded_len(longest, spec.max_tokens))
+        };
         let _ = job.reply.send((job.idx, out));
     }
 }
@@ -446,6 +499,26 @@ fn bf16_agrees(spec: &ModelSpec, device: tch::Device, intra: usize) -> anyhow::R
     net.set_bf16(true);
     let p16 = net.forward(&seqs)?;
     Ok(probs_agree(&p32, &p16, 0.1))
+}
+
+/// Scores the probe texts in fp32 and int8 (`plan`); true when every argmax agrees and no
+/// probability moves by more than 0.1.
+fn int8_agrees(
+    spec: &ModelSpec,
+    device: tch::Device,
+    intra: usize,
+    plan: &Int8Plan,
+) -> anyhow::Result<bool> {
+    tch::set_num_threads(intra as i32);
+    let enc = spec.encode(&PROBE_TEXTS)?;
+    let seqs: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
+    let mut net: Network = spec.load_network(device, false)?;
+    let p32 = net.forward(&seqs)?;
+    if net.set_int8(Some(plan)).is_err() {
+        return Ok(false);
+    }
+    let p8 = net.forward(&seqs)?;
+    Ok(probs_agree(&p32, &p8, 0.1))
 }
 
 /// Same argmax everywhere and every probability within `tol`.

@@ -7,6 +7,7 @@
 //! always computed in fp32, whatever precision the weights are in.
 
 use super::config::{Family, ModelConfig};
+use super::fast::{Attention, FastBert, Int8Plan};
 use anyhow::{bail, Context};
 use rust_bert::bert::BertForSequenceClassification;
 use rust_bert::distilbert::DistilBertModelClassifier;
@@ -30,6 +31,20 @@ pub struct Network {
     num_labels: usize,
     device: Device,
     bf16: bool,
+    /// BERT family: pulso's own forward over the same weights ([`super::fast`]); None = rust-bert's.
+    fast: Option<FastBert>,
+    /// Shape facts for rebuilding `fast` (layers, heads, LayerNorm eps).
+    fast_dims: Option<(usize, usize, f64)>,
+}
+
+/// Which forward pass the BERT family uses: `PULSO_FORWARD` = `fused` (default: pulso's own with
+/// fused attention), `explicit` (pulso's own, attention as separate ops) or `rust-bert`.
+pub fn forward_choice() -> Option<Attention> {
+    match std::env::var("PULSO_FORWARD").as_deref().map(str::trim) {
+        Ok("rust-bert") | Ok("rustbert") => None,
+        Ok("explicit") => Some(Attention::Explicit),
+        _ => Some(Attention::Fused),
+    }
 }
 
 impl Network {
@@ -59,6 +74,26 @@ impl Network {
         };
         load_weights(&mut vs, weights, config.family)?;
         vs.freeze();
+        let raw = &config.raw;
+        let fast_dims = (config.family == Family::Bert
+            && raw
+                .get("hidden_act")
+                .and_then(|v| v.as_str())
+                .unwrap_or("gelu")
+                == "gelu"
+            && raw
+                .get("position_embedding_type")
+                .and_then(|v| v.as_str())
+                .unwrap_or("absolute")
+                == "absolute")
+            .then(|| {
+                let num = |k: &str, d: f64| raw.get(k).and_then(|v| v.as_f64()).unwrap_or(d);
+                (
+                    num("num_hidden_layers", 12.0) as usize,
+                    num("num_attention_heads", 12.0) as usize,
+                    num("layer_norm_eps", 1e-12),
+                )
+            });
         let mut n = Network {
             vs,
             net,
@@ -67,12 +102,14 @@ impl Network {
             num_labels: config.labels.len(),
             device,
             bf16: false,
+            fast: None,
+            fast_dims,
         };
         n.set_bf16(bf16);
         Ok(n)
     }
 
-    /// Switches the weights to bf16 (true) or fp32 (false).
+    /// Switches the weights to bf16 (true) or fp32 (false); int8 is turned off.
     pub fn set_bf16(&mut self, bf16: bool) {
         if bf16 {
             self.vs.bfloat16();
@@ -80,6 +117,47 @@ impl Network {
             self.vs.float();
         }
         self.bf16 = bf16;
+        self.fast = None;
+        if let (Some(att), Some(_)) = (forward_choice(), self.fast_dims) {
+            // Cannot fail for the BERT family: the names were checked when loading.
+            self.fast = self.build_fast(None, att).ok();
+        }
+    }
+
+    /// Runs the linear layers `plan` names in int8 (FBGEMM, dynamic activations); None = back
+    /// to fp32. BERT family only (pulso's own forward); CPU only.
+    pub fn set_int8(&mut self, plan: Option<&Int8Plan>) -> anyhow::Result<()> {
+        let Some(plan) = plan else {
+            self.set_bf16(false);
+            return Ok(());
+        };
+        if self.fast_dims.is_none() {
+            bail!(
+                "precision int8 is implemented for BERT models (gelu, absolute positions); this one \
+                 is {}: use precision fp32 or bf16",
+                self.family
+            );
+        }
+        if self.device.is_cuda() {
+            bail!("precision int8 runs on the CPU (FBGEMM); on a GPU use fp32 or bf16");
+        }
+        if self.bf16 {
+            self.vs.float();
+            self.bf16 = false;
+        }
+        let att = forward_choice().unwrap_or(Attention::Fused);
+        self.fast = Some(self.build_fast(Some(plan), att)?);
+        Ok(())
+    }
+
+    pub fn is_int8(&self) -> bool {
+        self.fast.as_ref().is_some_and(|f| f.is_int8())
+    }
+
+    fn build_fast(&self, plan: Option<&Int8Plan>, att: Attention) -> anyhow::Result<FastBert> {
+        let (layers, heads, eps) = self.fast_dims.context("not a BERT model")?;
+        let vars = self.vs.variables();
+        tch::no_grad(|| FastBert::new(&vars, layers, heads, eps, plan, att))
     }
 
     pub fn is_bf16(&self) -> bool {
@@ -119,13 +197,16 @@ impl Network {
             tch::no_grad(|| -> anyhow::Result<Tensor> {
                 let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
                 let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
-                let logits = match &self.net {
-                    Net::Bert(m) => {
+                let logits = match (&self.fast, &self.net) {
+                    (Some(f), _) => f.forward(&ids, &mask),
+                    (None, Net::Bert(m)) => {
                         m.forward_t(Some(&ids), Some(&mask), None, None, None, false)
                             .logits
                     }
-                    Net::DistilBert(m) => m.forward_t(Some(&ids), Some(&mask), None, false)?.logits,
-                    Net::Roberta(m) => {
+                    (None, Net::DistilBert(m)) => {
+                        m.forward_t(Some(&ids), Some(&mask), None, false)?.logits
+                    }
+                    (None, Net::Roberta(m)) => {
                         // Hugging Face: positions count from pad_token_id + 1 over real tokens only.
                         let pos = mask.cumsum(1, Kind::Int64) * &mask + self.pad_id;
                         m.forward_t(Some(&ids), Some(&mask), None, Some(&pos), None, false)

@@ -185,13 +185,17 @@ impl TextTokenizer {
     pub fn encode_all(&self, texts: &[&str], max_tokens: usize) -> anyhow::Result<Vec<Encoded>> {
         use rayon::prelude::*;
         if texts.len() < 64 {
+            let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Tokenize);
             return texts.iter().map(|t| self.encode(t, max_tokens)).collect();
         }
-        texts
-            .par_iter()
-            .with_min_len(32)
-            .map(|t| self.encode(t, max_tokens))
-            .collect()
+        let chunks: Vec<Vec<Encoded>> = texts
+            .par_chunks(32)
+            .map(|c| {
+                let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Tokenize);
+                c.iter().map(|t| self.encode(t, max_tokens)).collect()
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(chunks.into_iter().flatten().collect())
     }
 }
 

@@ -1,0 +1,429 @@
+//! pulso's own BERT encoder forward: fused QKV, libtorch's fused attention, and int8 linear layers.
+//!
+//! rust-bert's BERT modules keep their `Linear`s private, so neither int8 weights nor a fused
+//! attention kernel can be slotted into them. For the BERT family (both shipped models) this
+//! module runs the same computation as Hugging Face's `BertForSequenceClassification` directly on
+//! the tensors of the rust-bert [`VarStore`](tch::nn::VarStore) (shallow clones: the weights are
+//! held once):
+//!
+//! - embeddings (word + absolute position + token type 0) and LayerNorm;
+//! - per layer: one fused Q/K/V matmul, `scaled_dot_product_attention` with the padding mask
+//!   (or the explicit softmax(QKᵀ/√d + mask)·V when [`Attention::Explicit`] is asked for), output
+//!   projection + residual + LayerNorm, FFN with exact (erf) GELU, residual + LayerNorm;
+//! - tanh pooler on the first token and the classifier.
+//!
+//! int8 ([`Int8Plan`]): dynamic quantisation on libtorch's FBGEMM kernel
+//! (`fbgemm_linear_int8_weight_fp32_activation`: uint8 activations quantised per call × int8
+//! weights, int32 accumulation, fp32 in and out). That kernel takes ONE weight scale and quantises
+//! the whole activation tensor with one scale; both are made finer here without another kernel:
+//! - per output channel weights: each weight row is divided by its max |w| before quantising and
+//!   the output column multiplied back (`W = diag(s)·W'`, so `x·Wᵀ = (x·W'ᵀ)·diag(s)`);
+//! - per token activations (optional): each input row is divided by its max |x| and the output row
+//!   multiplied back. This keeps one outlier token from crushing the resolution of the others.
+//!
+//! Which linear layers stay fp32 is part of the plan (by part and layer), because the loss of
+//! agreement concentrates in a few of them (measured in the model card's precision section).
+
+use anyhow::{bail, Context};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+/// The six kinds of linear layer in a BERT classifier, for [`Int8Plan`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Part {
+    /// The fused query/key/value projection.
+    Qkv,
+    /// Attention output projection.
+    AttnOut,
+    /// First FFN matmul (hidden → intermediate).
+    FfnIn,
+    /// Second FFN matmul (intermediate → hidden).
+    FfnOut,
+    Pooler,
+    Classifier,
+}
+
+impl Part {
+    pub const ALL: [Part; 6] = [
+        Part::Qkv,
+        Part::AttnOut,
+        Part::FfnIn,
+        Part::FfnOut,
+        Part::Pooler,
+        Part::Classifier,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Qkv => "qkv",
+            Part::AttnOut => "attn_out",
+            Part::FfnIn => "ffn_in",
+            Part::FfnOut => "ffn_out",
+            Part::Pooler => "pooler",
+            Part::Classifier => "classifier",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Part> {
+        Part::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Which linear layers run in int8, and how.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Plan {
+    /// (part, layer) pairs kept in fp32; layer None = that part in every layer (pooler and
+    /// classifier have no layer).
+    pub keep_fp32: Vec<(Part, Option<usize>)>,
+    /// Scale activations per token (row) instead of one scale per call.
+    pub per_token: bool,
+}
+
+/// The default int8 plan: per-token activations; the fused Q/K/V projection in fp32 (its input,
+/// the LayerNorm output, has the outlier channels that cost most agreement: on pulso-mini, 1,000
+/// bench texts, agreement with fp32 98.8% with it in int8, 99.5% without); pooler and classifier
+/// in fp32 (two tiny matmuls once per text). See the model card's precision section.
+pub const DEFAULT_INT8_PLAN: &str = "per_token;fp32=qkv,pooler,classifier";
+
+impl Default for Int8Plan {
+    fn default() -> Self {
+        Int8Plan::parse(DEFAULT_INT8_PLAN).expect("default plan parses")
+    }
+}
+
+impl Int8Plan {
+    /// Parses `per_token|per_call;fp32=PART[:LAYER],...` (the `PULSO_INT8_PLAN` syntax), e.g.
+    /// `per_token;fp32=pooler,classifier,ffn_out:11`. Parts: qkv, attn_out, ffn_in, ffn_out,
+    /// pooler, classifier; `all` keeps everything fp32 (a test of the plumbing).
+    pub fn parse(s: &str) -> anyhow::Result<Int8Plan> {
+        let mut plan = Int8Plan {
+            keep_fp32: Vec::new(),
+            per_token: true,
+        };
+        for item in s.split(';').map(str::trim).filter(|i| !i.is_empty()) {
+            match item {
+                "per_token" => plan.per_token = true,
+                "per_call" => plan.per_token = false,
+                _ => {
+                    let Some(list) = item.strip_prefix("fp32=") else {
+                        bail!("int8 plan item {item:?}: use per_token, per_call or fp32=PART[:LAYER],...");
+                    };
+                    for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                        if p == "all" {
+                            for part in Part::ALL {
+                                plan.keep_fp32.push((part, None));
+                            }
+                            continue;
+                        }
+                        let (name, layer) = match p.split_once(':') {
+                            Some((n, l)) => (
+                                n,
+                                Some(l.parse::<usize>().with_context(|| {
+                                    format!("int8 plan: layer {l:?} in {p:?} is not a number")
+                                })?),
+                            ),
+                            None => (p, None),
+                        };
+                        let part = Part::parse(name).with_context(|| {
+                            format!(
+                                "int8 plan: unknown part {name:?}; use one of qkv, attn_out, ffn_in, \
+                                 ffn_out, pooler, classifier"
+                            )
+                        })?;
+                        plan.keep_fp32.push((part, layer));
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// The plan from `PULSO_INT8_PLAN`, else [`DEFAULT_INT8_PLAN`].
+    pub fn from_env() -> anyhow::Result<Int8Plan> {
+        match std::env::var("PULSO_INT8_PLAN") {
+            Ok(s) if !s.trim().is_empty() => Int8Plan::parse(&s).context("reading PULSO_INT8_PLAN"),
+            _ => Ok(Int8Plan::default()),
+        }
+    }
+
+    fn is_int8(&self, part: Part, layer: Option<usize>) -> bool {
+        !self
+            .keep_fp32
+            .iter()
+            .any(|&(p, l)| p == part && (l.is_none() || l == layer))
+    }
+}
+
+/// How attention is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attention {
+    /// `scaled_dot_product_attention` (libtorch's fused CPU kernel, flash-style, with the mask).
+    Fused,
+    /// softmax(QKᵀ/√d + mask)·V as separate ops (what rust-bert does).
+    Explicit,
+}
+
+enum Linear {
+    Float {
+        w: Tensor,
+        b: Tensor,
+    },
+    Int8 {
+        q: Tensor,
+        packed: Tensor,
+        col_offsets: Tensor,
+        scale: f64,
+        /// Per-output-channel scale (the row max |w|).
+        chan: Tensor,
+        b: Tensor,
+        zero: Tensor,
+        per_token: bool,
+    },
+}
+
+impl Linear {
+    fn float(w: &Tensor, b: &Tensor) -> Linear {
+        Linear::Float {
+            w: w.shallow_clone(),
+            b: b.shallow_clone(),
+        }
+    }
+
+    /// Symmetric int8, per output channel (see the module docs), for FBGEMM.
+    fn int8(w: &Tensor, b: &Tensor, per_token: bool) -> anyhow::Result<Linear> {
+        let w = w.to_kind(Kind::Float);
+        let chan = w.abs().amax([1i64].as_slice(), false).clamp_min(1e-12);
+        let scale = 1.0 / 127.0;
+        let q = (&w / chan.unsqueeze(1) / scale)
+            .round()
+            .clamp(-127, 127)
+            .to_kind(Kind::Int8)
+            .contiguous();
+        // FBGEMM's column offsets: per output row, the sum of its quantised weights minus
+        // zero_point × K; the zero point is 0 here.
+        let col_offsets = q
+            .to_kind(Kind::Int)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Int)
+            .contiguous();
+        let packed = q
+            .f_fbgemm_pack_quantized_matrix()
+            .context("packing int8 weights for FBGEMM (is this libtorch built with FBGEMM?)")?;
+        let b = b.to_kind(Kind::Float);
+        Ok(Linear::Int8 {
+            zero: Tensor::zeros_like(&b),
+            q,
+            packed,
+            col_offsets,
+            scale,
+            chan,
+            b,
+            per_token,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        match self {
+            Linear::Float { w, b } => x.linear(w, Some(b)),
+            Linear::Int8 {
+                q,
+                packed,
+                col_offsets,
+                scale,
+                chan,
+                b,
+                zero,
+                per_token,
+            } => {
+                let size = x.size();
+                let k = *size.last().unwrap_or(&1);
+                let x2 = x.reshape([-1, k]);
+                let (xin, tok) = if *per_token {
+                    let t = x2.abs().amax([1i64].as_slice(), true).clamp_min(1e-12);
+                    (&x2 / &t, Some(t))
+                } else {
+                    (x2, None)
+                };
+                let mut y = xin.fbgemm_linear_int8_weight_fp32_activation(
+                    q,
+                    packed,
+                    col_offsets,
+                    tch::Scalar::float(*scale),
+                    tch::Scalar::int(0),
+                    zero,
+                );
+                if let Some(t) = tok {
+                    y *= t;
+                }
+                // b + y · chan in one pass.
+                let y = b.addcmul(&y, chan);
+                let mut out = size.clone();
+                let n = y.size()[1];
+                *out.last_mut().unwrap() = n;
+                y.view(out.as_slice())
+            }
+        }
+    }
+}
+
+struct LayerNorm {
+    w: Tensor,
+    b: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let n = *x.size().last().unwrap_or(&1);
+        x.layer_norm(
+            [n].as_slice(),
+            Some(&self.w),
+            Some(&self.b),
+            self.eps,
+            false,
+        )
+    }
+}
+
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    ln1: LayerNorm,
+    ffn_in: Linear,
+    ffn_out: Linear,
+    ln2: LayerNorm,
+}
+
+/// A BERT sequence classifier over the weights of a loaded rust-bert model.
+pub struct FastBert {
+    word: Tensor,
+    pos: Tensor,
+    tok_type: Tensor,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+    pooler: Linear,
+    classifier: Linear,
+    heads: i64,
+    attention: Attention,
+    int8: bool,
+}
+
+impl FastBert {
+    /// Builds the forward from the variables of a rust-bert `BertForSequenceClassification`
+    /// (Hugging Face names: `bert.embeddings.*`, `bert.encoder.layer.N.*`, `bert.pooler.*`,
+    /// `classifier.*`). `int8`: the linear layers the plan does not keep in fp32 are quantised
+    /// now (the float weights stay in the var store).
+    pub fn new(
+        vars: &HashMap<String, Tensor>,
+        layers: usize,
+        heads: usize,
+        eps: f64,
+        int8: Option<&Int8Plan>,
+        attention: Attention,
+    ) -> anyhow::Result<FastBert> {
+        let get = |n: &str| -> anyhow::Result<Tensor> {
+            vars.get(n)
+                .map(|t| t.shallow_clone())
+                .with_context(|| format!("BERT weights lack {n}"))
+        };
+        let ln = |p: &str| -> anyhow::Result<LayerNorm> {
+            Ok(LayerNorm {
+                w: get(&format!("{p}.weight"))?,
+                b: get(&format!("{p}.bias"))?,
+                eps,
+            })
+        };
+        let lin = |p: &str, part: Part, layer: Option<usize>| -> anyhow::Result<Linear> {
+            let w = get(&format!("{p}.weight"))?;
+            let b = get(&format!("{p}.bias"))?;
+            match int8 {
+                Some(plan) if plan.is_int8(part, layer) => Linear::int8(&w, &b, plan.per_token),
+                _ => Ok(Linear::float(&w, &b)),
+            }
+        };
+        let mut ls = Vec::with_capacity(layers);
+        for i in 0..layers {
+            let p = format!("bert.encoder.layer.{i}");
+            let w = |n: &str| get(&format!("{p}.attention.self.{n}.weight"));
+            let b = |n: &str| get(&format!("{p}.attention.self.{n}.bias"));
+            let qkv_w = Tensor::cat(&[w("query")?, w("key")?, w("value")?], 0);
+            let qkv_b = Tensor::cat(&[b("query")?, b("key")?, b("value")?], 0);
+            let qkv = match int8 {
+                Some(plan) if plan.is_int8(Part::Qkv, Some(i)) => {
+                    Linear::int8(&qkv_w, &qkv_b, plan.per_token)?
+                }
+                _ => Linear::Float { w: qkv_w, b: qkv_b },
+            };
+            ls.push(Layer {
+                qkv,
+                attn_out: lin(
+                    &format!("{p}.attention.output.dense"),
+                    Part::AttnOut,
+                    Some(i),
+                )?,
+                ln1: ln(&format!("{p}.attention.output.LayerNorm"))?,
+                ffn_in: lin(&format!("{p}.intermediate.dense"), Part::FfnIn, Some(i))?,
+                ffn_out: lin(&format!("{p}.output.dense"), Part::FfnOut, Some(i))?,
+                ln2: ln(&format!("{p}.output.LayerNorm"))?,
+            });
+        }
+        Ok(FastBert {
+            word: get("bert.embeddings.word_embeddings.weight")?,
+            pos: get("bert.embeddings.position_embeddings.weight")?,
+            tok_type: get("bert.embeddings.token_type_embeddings.weight")?,
+            emb_ln: ln("bert.embeddings.LayerNorm")?,
+            layers: ls,
+            pooler: lin("bert.pooler.dense", Part::Pooler, None)?,
+            classifier: lin("classifier", Part::Classifier, None)?,
+            heads: heads as i64,
+            attention,
+            int8: int8.is_some(),
+        })
+    }
+
+    pub fn is_int8(&self) -> bool {
+        self.int8
+    }
+
+    /// Logits for `ids` [B, L] with `mask` [B, L] (1 = real token), in the weights' kind.
+    pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let (b, l) = (ids.size()[0], ids.size()[1]);
+        let kind = self.word.kind();
+        let positions = Tensor::arange(l, (Kind::Int64, ids.device()));
+        let mut x = Tensor::embedding(&self.word, ids, -1, false, false)
+            + Tensor::embedding(&self.pos, &positions, -1, false, false).unsqueeze(0)
+            + self.tok_type.get(0);
+        x = self.emb_ln.forward(&x);
+        let h = x.size()[2];
+        let d = h / self.heads;
+        // Additive mask [B, 1, 1, L]: 0 for real tokens, a large negative for padding.
+        let add_mask = ((mask.to_kind(kind) - 1.0) * 10000.0).view([b, 1, 1, l]);
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&x).view([b, l, 3, self.heads, d]);
+            let qkv = qkv.permute([2, 0, 3, 1, 4]); // [3, B, H, L, D]
+            let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
+            let ctx = match self.attention {
+                Attention::Fused => Tensor::scaled_dot_product_attention(
+                    &q,
+                    &k,
+                    &v,
+                    // Always a mask: tch passes None as an undefined tensor, which libtorch 2.4's
+                    // CPU kernel rejects.
+                    Some(&add_mask),
+                    0.0,
+                    false,
+                    None,
+                ),
+                Attention::Explicit => {
+                    let scores = q.matmul(&k.transpose(-1, -2)) / (d as f64).sqrt() + &add_mask;
+                    scores.softmax(-1, kind).matmul(&v)
+                }
+            };
+            let ctx = ctx.transpose(1, 2).reshape([b, l, h]);
+            let a = layer.ln1.forward(&(layer.attn_out.forward(&ctx) + &x));
+            let f = layer.ffn_in.forward(&a).gelu("none");
+            x = layer.ln2.forward(&(layer.ffn_out.forward(&f) + &a));
+        }
+        let pooled = self.pooler.forward(&x.select(1, 0)).tanh();
+        self.classifier.forward(&pooled)
+    }
+}
