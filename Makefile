@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps clean fuzz
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps moto-deps clean fuzz
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -53,7 +53,15 @@ $(READERS_STAMP): $(TORCH_STAMP)
 
 reader-deps: $(READERS_STAMP)
 
-test: $(TORCH_STAMP) report-deps reader-deps
+# An S3-compatible server on 127.0.0.1 for tests/s3.rs (object-store outputs, killed runs, races).
+MOTO_STAMP := $(VENV)/.moto-server-1
+$(MOTO_STAMP): $(TORCH_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.0.14' && touch $@ || \
+	  echo "note: moto[server] not installed; the S3 tests will be skipped"
+
+moto-deps: $(MOTO_STAMP)
+
+test: $(TORCH_STAMP) report-deps reader-deps moto-deps
 	cargo test --profile $(PROFILE) --locked
 
 bench: build
