@@ -30,7 +30,6 @@
 
 use super::{fault, log_name, CommitError, Committed, META};
 use crate::storage::{self, Remote, StorageError};
-use object_store::path::Path as ObjPath;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
