@@ -372,7 +372,9 @@ impl Plan {
         let out =
             match (&ov.out, &file.pipeline.output) {
                 (Some(o), _) => crate::storage::normalize(o.clone()),
-                (None, Some(o)) if crate::storage::is_url(o) => crate::storage::normalize(PathBuf::from(o)),
+                (None, Some(o)) if crate::storage::is_url(o) => {
+                    crate::storage::normalize(PathBuf::from(o))
+                }
                 (None, Some(o)) => base.join(o),
                 (None, None) => return Err(invalid(
                     "[pipeline] output is not set; add output = \"out/<name>\" or pass --out DIR"

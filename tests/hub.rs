@@ -64,7 +64,10 @@ fn hub(corrupt: bool) -> Hub {
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
             log2.lock().unwrap().push(format!("{method} {path}"));
             let (status, headers, body) = answer(path, corrupt);
-            let mut head = format!("HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Length: {}\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -82,21 +85,31 @@ fn answer(path: &str, corrupt: bool) -> (&'static str, Vec<(String, String)>, Ve
     let nf = ("404 Not Found", vec![], b"Entry not found".to_vec());
     if let Some(rest) = path.strip_prefix("/api/models/acme/tiny/revision/") {
         return if rest == "main" || rest == SHA {
-            ("200 OK", vec![("Content-Type".into(), "application/json".into())], format!("{{\"sha\": \"{SHA}\"}}").into_bytes())
+            (
+                "200 OK",
+                vec![("Content-Type".into(), "application/json".into())],
+                format!("{{\"sha\": \"{SHA}\"}}").into_bytes(),
+            )
         } else {
             nf
         };
     }
     if let Some(file) = path.strip_prefix(&format!("/cdn/{SHA}/")) {
-        let Ok(mut b) = std::fs::read(fixture().join(file)) else { return nf };
+        let Ok(mut b) = std::fs::read(fixture().join(file)) else {
+            return nf;
+        };
         if corrupt {
             let n = b.len();
             b[n / 2] ^= 0xff;
         }
         return ("200 OK", vec![], b);
     }
-    let Some(rest) = path.strip_prefix("/acme/tiny/resolve/") else { return nf };
-    let Some((rev, file)) = rest.split_once('/') else { return nf };
+    let Some(rest) = path.strip_prefix("/acme/tiny/resolve/") else {
+        return nf;
+    };
+    let Some((rev, file)) = rest.split_once('/') else {
+        return nf;
+    };
     if rev != "main" && rev != SHA {
         return nf;
     }
@@ -118,7 +131,11 @@ fn answer(path: &str, corrupt: bool) -> (&'static str, Vec<(String, String)>, Ve
             vec![],
         )
     } else {
-        ("200 OK", vec![commit, ("ETag".into(), format!("\"{}\"", git_oid(&b)))], b)
+        (
+            "200 OK",
+            vec![commit, ("ETag".into(), format!("\"{}\"", git_oid(&b)))],
+            b,
+        )
     }
 }
 
@@ -151,20 +168,41 @@ fn main_is_resolved_to_a_commit_files_are_verified_and_the_cache_works_offline()
     let h = hub(false);
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("in.txt"), "great service\nawful delay\n").unwrap();
-    let o = pulso(d.path(), &h, &["score", "in.txt", "--model", "acme/tiny", "--threads", "1"]);
+    let o = pulso(
+        d.path(),
+        &h,
+        &["score", "in.txt", "--model", "acme/tiny", "--threads", "1"],
+    );
     assert!(o.status.success(), "{}", text(&o));
     let local = pulso(
         d.path(),
         &h,
-        &["score", "in.txt", "--model", &fixture().display().to_string(), "--threads", "1"],
+        &[
+            "score",
+            "in.txt",
+            "--model",
+            &fixture().display().to_string(),
+            "--threads",
+            "1",
+        ],
     );
     assert!(local.status.success(), "{}", text(&local));
-    assert_eq!(o.stdout, local.stdout, "the downloaded model scores like the folder it came from");
+    assert_eq!(
+        o.stdout, local.stdout,
+        "the downloaded model scores like the folder it came from"
+    );
 
     let log = h.log.lock().unwrap().clone();
     // Only the revision lookup names `main`; every file is fetched by the commit sha.
-    let by_main: Vec<_> = log.iter().filter(|l| l.contains("/resolve/main/")).collect();
-    assert_eq!(by_main, vec!["HEAD /acme/tiny/resolve/main/config.json"], "{log:?}");
+    let by_main: Vec<_> = log
+        .iter()
+        .filter(|l| l.contains("/resolve/main/"))
+        .collect();
+    assert_eq!(
+        by_main,
+        vec!["HEAD /acme/tiny/resolve/main/config.json"],
+        "{log:?}"
+    );
     for f in ["config.json", "model.safetensors", "tokenizer.json"] {
         assert!(
             log.contains(&format!("GET /acme/tiny/resolve/{SHA}/{f}")),
@@ -207,12 +245,26 @@ fn a_pinned_revision_is_recorded_in_the_run_manifest() {
         "[pipeline]\nname = \"hub\"\noutput = \"out\"\n\n[[source]]\nname = \"s\"\npath = \"in.csv\"\nformat = \"csv\"\nsegment = \"external\"\n[source.columns]\nid = \"id\"\ntext = \"text\"\n",
     )
     .unwrap();
-    std::fs::write(d.path().join("in.csv"), "id,text\n1,great\n2,slow delivery\n").unwrap();
+    std::fs::write(
+        d.path().join("in.csv"),
+        "id,text\n1,great\n2,slow delivery\n",
+    )
+    .unwrap();
     let spec = format!("acme/tiny@{SHA}");
     let o = pulso(
         d.path(),
         &h,
-        &["run", "p.toml", "--date", "2026-11-14", "--no-progress", "--threads", "1", "--model", &spec],
+        &[
+            "run",
+            "p.toml",
+            "--date",
+            "2026-11-14",
+            "--no-progress",
+            "--threads",
+            "1",
+            "--model",
+            &spec,
+        ],
     );
     assert!(o.status.success(), "{}", text(&o));
     let m = pulso::publish::committed_manifest(&d.path().join("out")).unwrap();
@@ -222,7 +274,10 @@ fn a_pinned_revision_is_recorded_in_the_run_manifest() {
     assert_eq!(hubm["revision"], SHA);
     assert_eq!(hubm["pinned"], true);
     assert_eq!(hubm["checked"]["model.safetensors"]["checked"], "sha256");
-    assert!(d.path().join(format!("cache/acme--tiny@{SHA}/.pulso-hub.json")).is_file());
+    assert!(d
+        .path()
+        .join(format!("cache/acme--tiny@{SHA}/.pulso-hub.json"))
+        .is_file());
     let log = h.log.lock().unwrap().clone();
     assert!(!log.iter().any(|l| l.contains("/resolve/main/")), "{log:?}");
 }
@@ -237,17 +292,26 @@ fn a_corrupted_download_or_an_unknown_revision_fails_clearly() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         e.contains("checksum mismatch")
-            && e.contains(&format!("{}/acme/tiny/resolve/{SHA}/model.safetensors", h.endpoint)),
+            && e.contains(&format!(
+                "{}/acme/tiny/resolve/{SHA}/model.safetensors",
+                h.endpoint
+            )),
         "{e}"
     );
     let dir = d.path().join("cache/acme--tiny");
     assert!(!dir.join("model.safetensors").exists() && !dir.join(".pulso-hub.json").exists());
-    assert!(std::fs::read_dir(&dir)
+    assert!(std::fs::read_dir(&dir).unwrap().all(|e| !e
         .unwrap()
-        .all(|e| !e.unwrap().file_name().to_string_lossy().contains("partial")));
+        .file_name()
+        .to_string_lossy()
+        .contains("partial")));
 
     let good = hub(false);
-    let o = pulso(d.path(), &good, &["score", "in.txt", "--model", "acme/tiny@v9"]);
+    let o = pulso(
+        d.path(),
+        &good,
+        &["score", "in.txt", "--model", "acme/tiny@v9"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("revision \"v9\" not found"), "{e}");

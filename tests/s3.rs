@@ -448,14 +448,21 @@ fn s3_sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
     let dir = pipelines(&b, &base);
     previous_state(dir.path(), &base);
     let before = visible(&base);
-    assert!(before.keys().any(|k| k.ends_with(".parquet")), "{:?}", before.keys());
+    assert!(
+        before.keys().any(|k| k.ends_with(".parquet")),
+        "{:?}",
+        before.keys()
+    );
     let v = pulso::publish::remote::committed(&base).unwrap().unwrap();
     assert_eq!(v.version, 2);
 
     // The reference: the same run, uninterrupted, on a copy.
     let reference = format!("{b}/reference");
     copy_prefix(&base, &reference);
-    assert!(visible(&reference) == before, "a copied output is the same output");
+    assert!(
+        visible(&reference) == before,
+        "a copied output is the same output"
+    );
     ok(&cmd(dir.path(), 2, D1, &reference).output().unwrap());
     let want = content(&reference);
     let want_runs = runs_of(&reference);
@@ -497,7 +504,11 @@ fn s3_sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
             .output()
             .unwrap();
         ok(&o);
-        assert_same(&content(&out), &want, &format!("re-run after a kill at {point}"));
+        assert_same(
+            &content(&out),
+            &want,
+            &format!("re-run after a kill at {point}"),
+        );
         assert_eq!(
             runs_of(&out),
             want_runs + usize::from(published),
@@ -544,7 +555,10 @@ fn s3_two_concurrent_writers_one_loses_with_the_conflict_error() {
             .spawn()
             .unwrap();
         wait_for(&ready, &mut a);
-        let base_version = pulso::publish::remote::committed(&out).unwrap().unwrap().version;
+        let base_version = pulso::publish::remote::committed(&out)
+            .unwrap()
+            .unwrap()
+            .version;
         let o = cmd(dir.path(), 1, D1, &out).output().unwrap();
         ok(&o);
         let after_b = pulso::publish::remote::committed(&out).unwrap().unwrap();
@@ -571,7 +585,10 @@ fn s3_two_concurrent_writers_one_loses_with_the_conflict_error() {
     // And the loser simply runs again.
     ok(&cmd(dir.path(), 2, D1, &out).output().unwrap());
     assert_eq!(
-        pulso::publish::remote::committed(&out).unwrap().unwrap().version,
+        pulso::publish::remote::committed(&out)
+            .unwrap()
+            .unwrap()
+            .version,
         5
     );
 }
@@ -643,7 +660,10 @@ fn s3_report_current_and_plain_readers() {
     let o = match o {
         Ok(o) if o.status.success() => o,
         other => {
-            eprintln!("SKIPPED S3 readers: {} did not run ({other:?})", py.display());
+            eprintln!(
+                "SKIPPED S3 readers: {} did not run ({other:?})",
+                py.display()
+            );
             return;
         }
     };
@@ -685,12 +705,20 @@ fn s3_errors_name_the_url_and_publish_nothing() {
     let o = cmd(dir.path(), 1, D0, &out).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains(&format!("{b}/in/none/survey_*.csv")) && e.contains("matches no file"), "{e}");
+    assert!(
+        e.contains(&format!("{b}/in/none/survey_*.csv")) && e.contains("matches no file"),
+        "{e}"
+    );
     // A bucket that does not exist, as output.
-    let o = cmd(dir.path(), 0, D0, "s3://no-such-bucket/out").output().unwrap();
+    let o = cmd(dir.path(), 0, D0, "s3://no-such-bucket/out")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("s3://no-such-bucket/out") && e.contains("nothing was published"), "{e}");
+    assert!(
+        e.contains("s3://no-such-bucket/out") && e.contains("nothing was published"),
+        "{e}"
+    );
     // An injected failure while uploading publishes nothing and leaves no tree behind.
     ok(&cmd(dir.path(), 0, D0, &out).output().unwrap());
     let before = visible(&out);
@@ -699,7 +727,11 @@ fn s3_errors_name_the_url_and_publish_nothing() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no space left"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no space left"),
+        "{}",
+        text(&o)
+    );
     assert!(visible(&out) == before);
     assert_eq!(trees(&out).len(), 1, "the failed run's uploads are deleted");
 }

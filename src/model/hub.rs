@@ -267,7 +267,10 @@ struct FileMeta {
 }
 
 fn etag_value(v: &str) -> String {
-    v.trim().trim_start_matches("W/").trim_matches('"').to_ascii_lowercase()
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_ascii_lowercase()
 }
 
 fn sha256_hex(s: &str) -> bool {
@@ -334,8 +337,15 @@ impl Downloader {
         let etag = h("etag");
         Ok(Some(FileMeta {
             commit: h("x-repo-commit"),
-            sha256: linked.clone().filter(|v| sha256_hex(v)).or_else(|| etag.clone().filter(|v| sha256_hex(v))),
-            git_oid: if linked.is_none() { etag.filter(|v| v.len() == 40) } else { None },
+            sha256: linked
+                .clone()
+                .filter(|v| sha256_hex(v))
+                .or_else(|| etag.clone().filter(|v| sha256_hex(v))),
+            git_oid: if linked.is_none() {
+                etag.filter(|v| v.len() == 40)
+            } else {
+                None
+            },
         }))
     }
 
@@ -346,7 +356,10 @@ impl Downloader {
                 return Ok(c);
             }
         }
-        let url = format!("{}/api/models/{}/revision/{requested}", self.endpoint, self.id);
+        let url = format!(
+            "{}/api/models/{}/revision/{requested}",
+            self.endpoint, self.id
+        );
         let v: serde_json::Value = match self.request(&self.agent, "GET", &url).call() {
             Ok(r) => r
                 .into_string()
@@ -395,7 +408,10 @@ impl Downloader {
         };
         if dest.is_file() {
             if let Ok((true, sha)) = matches(&dest) {
-                self.files.insert(file.into(), serde_json::json!({"sha256": sha, "checked": checked}));
+                self.files.insert(
+                    file.into(),
+                    serde_json::json!({"sha256": sha, "checked": checked}),
+                );
                 return Ok(true);
             }
         }
@@ -415,7 +431,11 @@ impl Downloader {
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
             let (ok, sha) = matches(&tmp)?;
             if !ok {
-                let want = meta.sha256.clone().or(meta.git_oid.clone()).unwrap_or_default();
+                let want = meta
+                    .sha256
+                    .clone()
+                    .or(meta.git_oid.clone())
+                    .unwrap_or_default();
                 bail!(
                     "checksum mismatch for {url}: the hub announced {want} ({checked}), the downloaded file has sha256 {sha}; \
                      the download was corrupted or the mirror serves other bytes: run again, or copy the model folder and pass its path"
@@ -428,7 +448,10 @@ impl Downloader {
             let _ = std::fs::remove_file(&tmp);
         }
         let sha = result.with_context(|| format!("saving {} into {}", file, self.dir.display()))?;
-        self.files.insert(file.into(), serde_json::json!({"sha256": sha, "checked": checked}));
+        self.files.insert(
+            file.into(),
+            serde_json::json!({"sha256": sha, "checked": checked}),
+        );
         Ok(true)
     }
 }

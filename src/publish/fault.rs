@@ -96,7 +96,10 @@ pub fn point(name: &str) -> std::io::Result<()> {
             if let Some(p) = &ready {
                 let _ = std::fs::write(p, name);
             }
-            while ready.as_ref().is_some_and(|p| std::path::Path::new(p).exists()) {
+            while ready
+                .as_ref()
+                .is_some_and(|p| std::path::Path::new(p).exists())
+            {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Ok(())

@@ -70,7 +70,9 @@ fn hub_entry(model_ref: &str, model_dir: &Path) -> Value {
             "checked": p["files"],
         }),
         // A cache filled by an older pulso and used offline: the file hashes identify the weights.
-        None => json!({"id": id, "requested": rev.unwrap_or("main"), "revision": null, "pinned": false}),
+        None => {
+            json!({"id": id, "requested": rev.unwrap_or("main"), "revision": null, "pinned": false})
+        }
     }
 }
 

@@ -434,7 +434,9 @@ impl RemoteOutput {
             Err(e) => {
                 // The request may have reached the store: read back what is there.
                 return match self.r.get(&entry) {
-                    Ok(b) if b.as_ref() == body.as_slice() => Ok(self.published(run_id, version, &prev)?),
+                    Ok(b) if b.as_ref() == body.as_slice() => {
+                        Ok(self.published(run_id, version, &prev)?)
+                    }
                     Ok(_) => Err(self.overtaken(version - 1).unwrap_or(e.into())),
                     Err(c) if c.is_not_found() => Err(e.into()),
                     Err(c) => Err(StoreCommitError::Uncertain {

@@ -65,7 +65,10 @@ fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow
             })
             .max()
             .with_context(|| {
-                format!("no date=YYYY-MM-DD partitions in {}; run the pipeline first", v.tree_url)
+                format!(
+                    "no date=YYYY-MM-DD partitions in {}; run the pipeline first",
+                    v.tree_url
+                )
             })?,
     };
     let dir = crate::storage::scratch_dir("report")?;

@@ -99,7 +99,8 @@ pub fn is_url(s: &str) -> bool {
 
 /// [`is_url`] for a path value (outputs and input files are carried as `PathBuf`s).
 pub fn is_url_path(p: &Path) -> bool {
-    p.to_str().is_some_and(|s| is_url(s) && !s.starts_with("file://"))
+    p.to_str()
+        .is_some_and(|s| is_url(s) && !s.starts_with("file://"))
 }
 
 /// A location on an object store.
@@ -270,7 +271,10 @@ pub fn remote(s: &str) -> Result<Remote, StorageError> {
         Location::Remote(r) => Ok(r),
         Location::Local(p) => Err(StorageError::Url {
             url: s.into(),
-            message: format!("expected an object-store URL, got the local path {}", p.display()),
+            message: format!(
+                "expected an object-store URL, got the local path {}",
+                p.display()
+            ),
         }),
     }
 }
@@ -302,7 +306,11 @@ impl Remote {
         )
     }
 
-    fn err(&self, p: &ObjPath, op: &'static str) -> impl FnOnce(object_store::Error) -> StorageError {
+    fn err(
+        &self,
+        p: &ObjPath,
+        op: &'static str,
+    ) -> impl FnOnce(object_store::Error) -> StorageError {
         let url = self.url_of(p);
         let scheme = self.scheme.clone();
         move |source| StorageError::Request {
@@ -381,10 +389,11 @@ impl Remote {
             while let Some(chunk) = s.next().await {
                 let chunk = chunk?;
                 n += chunk.len() as u64;
-                f.write_all(&chunk).map_err(|e| object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })?;
+                f.write_all(&chunk)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local",
+                        source: Box::new(e),
+                    })?;
             }
             Ok::<u64, object_store::Error>(n)
         })
@@ -463,7 +472,10 @@ impl Remote {
 
     /// Deletes objects (missing ones are fine).
     pub fn delete_all(&self, paths: Vec<ObjPath>) -> Result<(), StorageError> {
-        let first = paths.first().cloned().unwrap_or_else(|| self.prefix.clone());
+        let first = paths
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.prefix.clone());
         block_on(async {
             let s = futures::stream::iter(paths.into_iter().map(Ok)).boxed();
             let mut out = self.store.delete_stream(s);
@@ -586,7 +598,10 @@ pub fn local_input(file: &Path) -> Result<PathBuf, StorageError> {
     let name = r.prefix.filename().unwrap_or("object").to_string();
     let dest = dir.join(format!("{n:06}-{name}"));
     r.download(&r.prefix, &dest)?;
-    inputs().lock().unwrap().insert(url.to_string(), dest.clone());
+    inputs()
+        .lock()
+        .unwrap()
+        .insert(url.to_string(), dest.clone());
     Ok(dest)
 }
 
@@ -629,7 +644,10 @@ mod tests {
         assert_eq!(r.root, "s3://bucket");
         assert_eq!(r.prefix.as_ref(), "a/b");
         assert_eq!(r.url, "s3://bucket/a/b");
-        assert_eq!(r.path("_pulso/log/x.json").as_ref(), "a/b/_pulso/log/x.json");
+        assert_eq!(
+            r.path("_pulso/log/x.json").as_ref(),
+            "a/b/_pulso/log/x.json"
+        );
         assert_eq!(
             r.rel(&ObjPath::from("a/b/signals/x.parquet")).as_deref(),
             Some("signals/x.parquet")
