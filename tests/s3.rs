@@ -52,11 +52,32 @@ fn start_moto() -> Result<Moto, String> {
             .unwrap()
             .port();
         let log = std::env::temp_dir().join(format!("pulso-moto-{port}.log"));
-        let child = Command::new(&bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
-            .spawn()
+        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        // Spawned from a thread that lives as long as this process, with PR_SET_PDEATHSIG: the
+        // server dies with the test binary (statics are never dropped).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b = bin.clone();
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut c = Command::new(&b);
+            c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(stderr);
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let _ = tx.send(c.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        let child = rx
+            .recv()
+            .unwrap()
             .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let moto = Moto {
