@@ -230,7 +230,7 @@ fn upload_inputs(prefix: &str, night: usize, files: usize, rows: usize) {
                 i % 60,
                 i % 70,
                 text,
-                if i % 3 == 0 { "AcmePay" } else { "Acme" },
+                if i.is_multiple_of(3) { "AcmePay" } else { "Acme" },
                 i % 13
             ));
         }
