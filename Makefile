@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps clean fuzz install test-install bench-shards
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps clean fuzz install test-install bench-shards
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -65,7 +65,15 @@ spark-deps: $(SPARK_STAMP)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) || \
 	  echo "note: Java not installed; the Spark local-mode test will be skipped"; }
 
-test: $(TORCH_STAMP) report-deps reader-deps spark-deps
+# An S3-compatible server on 127.0.0.1 for tests/s3.rs (object-store outputs, killed runs, races).
+MOTO_STAMP := $(VENV)/.moto-server-1
+$(MOTO_STAMP): $(TORCH_STAMP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.0.14' && touch $@ || \
+	  echo "note: moto[server] not installed; the S3 tests will be skipped"
+
+moto-deps: $(MOTO_STAMP)
+
+test: $(TORCH_STAMP) report-deps reader-deps spark-deps moto-deps
 	cargo test --profile $(PROFILE) --locked
 	$(MAKE) --no-print-directory test-install
 

@@ -371,13 +371,22 @@ impl Plan {
         }
         let out =
             match (&ov.out, &file.pipeline.output) {
-                (Some(o), _) => o.clone(),
+                (Some(o), _) => crate::storage::normalize(o.clone()),
+                (None, Some(o)) if crate::storage::is_url(o) => {
+                    crate::storage::normalize(PathBuf::from(o))
+                }
                 (None, Some(o)) => base.join(o),
                 (None, None) => return Err(invalid(
                     "[pipeline] output is not set; add output = \"out/<name>\" or pass --out DIR"
                         .into(),
                 )),
             };
+
+        if crate::storage::is_url_path(&out) {
+            // An object-store output: the URL and the store's configuration are checked now.
+            crate::storage::parse(&out.to_string_lossy())
+                .map_err(|e| invalid(format!("[pipeline] output: {e}")))?;
+        }
 
         let msec = file.model.clone().unwrap_or_default();
         let model = match (&ov.model, &msec.path) {
@@ -548,13 +557,28 @@ impl Plan {
                     ))
                 })?),
             };
-            let pattern = base.join(&s.path);
-            let pattern_s = pattern.to_string_lossy().to_string();
-            let mut files: Vec<PathBuf> = glob::glob(&pattern_s)
-                .map_err(|e| ctx(format!("path {:?} is not a valid glob: {e}", s.path)))?
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .collect();
+            let local = crate::storage::local_path(&s.path);
+            let remote = local.is_none() && crate::storage::is_url(&s.path);
+            let pattern = local.unwrap_or_else(|| base.join(&s.path));
+            let pattern_s = if remote {
+                s.path.clone()
+            } else {
+                pattern.to_string_lossy().to_string()
+            };
+            let mut files: Vec<PathBuf> = if remote {
+                // Object-store URLs (issue 10): list the prefix, match the glob on the keys.
+                crate::storage::glob(&s.path)
+                    .map_err(|e| ctx(format!("path {:?}: {e}", s.path)))?
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect()
+            } else {
+                glob::glob(&pattern_s)
+                    .map_err(|e| ctx(format!("path {:?} is not a valid glob: {e}", s.path)))?
+                    .filter_map(Result::ok)
+                    .filter(|p| p.is_file())
+                    .collect()
+            };
             files.sort();
             if files.is_empty() && !s.optional {
                 return Err(ctx(format!(

@@ -43,9 +43,12 @@ pub enum Item {
 /// Iterator over one file's rows.
 pub type Rows = Box<dyn Iterator<Item = Result<Item, IngestError>> + Send>;
 
-/// Opens one file of a source.
+/// Opens one file of a source (an object-store URL is read from a downloaded copy, which is
+/// deleted once open: the run reads each file once).
 pub fn open(source: &SourcePlan, file: &Path) -> Result<Rows, IngestError> {
-    open_with(source, file, None)
+    let rows = open_with(source, file, None);
+    crate::storage::release_input(file);
+    rows
 }
 
 /// [`open`], counting which mapped fields carry a value (for [`absent_fields`]).
@@ -55,7 +58,11 @@ fn open_with(
     presence: Option<Arc<Presence>>,
 ) -> Result<Rows, IngestError> {
     let ex = Extractor::new(source, presence);
-    let f = File::open(file).map_err(|err| IngestError::Io {
+    let local = crate::storage::local_input(file).map_err(|e| IngestError::Io {
+        path: file.into(),
+        err: std::io::Error::other(e.to_string()),
+    })?;
+    let f = File::open(&local).map_err(|err| IngestError::Io {
         path: file.into(),
         err,
     })?;
@@ -84,6 +91,10 @@ pub fn open_bytes(source: &SourcePlan, label: &str, bytes: Vec<u8>) -> Result<Ro
 
 /// Cheap estimate of the number of rows in a file (newlines for text formats, metadata for Parquet).
 pub fn estimate_rows(format: Format, file: &Path) -> u64 {
+    let Ok(file) = crate::storage::local_input(file) else {
+        return 0;
+    };
+    let file = file.as_path();
     match format {
         Format::Parquet => File::open(file)
             .ok()

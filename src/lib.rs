@@ -4,7 +4,7 @@
 //! [`config`] (pipeline file → validated [`config::Plan`]), [`ingest`] (CSV, JSON Lines, Parquet readers),
 //! [`route`] (internal vs external rules), [`lang`] (language detection), [`score`] (batching and
 //! replicas over [`model`]), [`enrich`] (topics, risk, engagement, pseudonyms), [`sink`] (atomic
-//! partitioned Parquet) and [`publish`] (the one commit point, guard rails, lineage), [`aggregate`] and [`report`] (what marketing and HR read), [`pipeline`]
+//! partitioned Parquet) and [`publish`] (the one commit point, guard rails, lineage), [`storage`] (object-store URLs), [`aggregate`] and [`report`] (what marketing and HR read), [`pipeline`]
 //! (the run that ties them together), [`eval`] (model quality).
 
 pub mod aggregate;
@@ -29,6 +29,7 @@ pub mod score_arrow;
 pub mod services;
 pub mod shard;
 pub mod sink;
+pub mod storage;
 pub mod summary;
 pub mod timefmt;
 pub mod wordhash;

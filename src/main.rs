@@ -119,6 +119,15 @@ enum Cmd {
     },
     /// Measure a model on a labelled file (CSV, TSV or JSON Lines).
     Eval(pulso::eval::EvalArgs),
+    /// Print where the current version of an output lives (folder or s3://, gs://, az:// URL), for
+    /// readers such as DuckDB, Polars or Spark: read TREE/signals/**/*.parquet with Hive partitioning.
+    Current {
+        /// Output root: a folder or an object-store URL.
+        out: PathBuf,
+        /// Print version, run id, tree and manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Marketing and HR tables from a published output; optionally a self-contained HTML report.
     Report {
         out: PathBuf,
@@ -259,7 +268,10 @@ fn dispatch(cli: Cli) -> Result<u8> {
                 outcome.run_id,
                 outcome.stats.total_signals(),
                 rejected,
-                if rejected > 0 {
+                if rejected > 0 && pulso::storage::is_url_path(&plan.out) {
+                    // An object store has no fixed entry: the version's own tree.
+                    format!(" (see $(pulso current {})/rejects/)", plan.out.display())
+                } else if rejected > 0 {
                     format!(" (see {}/rejects/)", plan.out.display())
                 } else {
                     String::new()
@@ -393,12 +405,29 @@ fn dispatch(cli: Cli) -> Result<u8> {
             pulso::eval::write_report(&report, args.json, &mut out)?;
             Ok(0)
         }
+        Cmd::Current { out, json } => {
+            let out = pulso::storage::normalize(out);
+            let v = pulso::publish::target::current_version(&out)?.with_context(|| {
+                format!(
+                    "{} has no committed version; run the pipeline first",
+                    out.display()
+                )
+            })?;
+            let mut o = std::io::stdout().lock();
+            if json {
+                writeln!(o, "{}", serde_json::to_string(&v)?)?;
+            } else {
+                writeln!(o, "{}", v.tree)?;
+            }
+            Ok(0)
+        }
         Cmd::Report {
             out,
             date,
             html,
             no_progress: _,
         } => {
+            let out = pulso::storage::normalize(out);
             pulso::report::run(&out, date, html.as_deref())
                 .with_context(|| format!("cannot report on {}", out.display()))?;
             Ok(0)

@@ -528,7 +528,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let t_agg = Instant::now();
     let cpu_agg = crate::cputime::Span::new(crate::cputime::Stage::Aggregate);
     for (table, batch) in aggregator
-        .finish(&plan.out, plan.date)
+        .finish(&sink.history_root(), plan.date)
         .context("cannot compute aggregates")?
     {
         sink.write_table(&table, &batch)

@@ -8,7 +8,8 @@
 //! Writers are opened lazily per partition (xsv style), flushed by size, rolled to a new
 //! `part-NNNNN.parquet` every [`SinkConfig::file_rows`] rows, and closed explicitly.
 
-use crate::publish::{fault, CommitError, Committed, Output};
+use crate::publish::target::Target;
+use crate::publish::{fault, CommitError, Committed};
 use crate::record::{Reject, Segment, Signal};
 use crate::schema::{reject_schema, rejects_to_batch, signal_schema, signals_to_batch};
 use arrow::datatypes::SchemaRef;
@@ -90,7 +91,7 @@ impl SinkConfig {
 
     /// Takes the output lock, clears leftovers of crashed runs and creates the run's folder.
     pub fn build(self) -> Result<Sink, SinkError> {
-        let output = Output::open(&self.out)?;
+        let output = Target::open(&self.out)?;
         let staging = output.run_dir(&self.run_id);
         if staging.exists() {
             // Never write into a committed version's tree.
@@ -197,7 +198,7 @@ pub struct Sink {
     parts: BTreeMap<String, PartWriter>,
     /// Closed partitions → rows.
     finished: BTreeMap<String, u64>,
-    output: Output,
+    output: Target,
     committed: bool,
 }
 
@@ -315,6 +316,12 @@ impl Sink {
     /// The manifest of the version that was current when this run took the lock.
     pub fn previous_manifest(&self) -> Option<serde_json::Value> {
         self.output.current_manifest()
+    }
+
+    /// A local folder with the current version's `aggregates/`, for the rules that read history
+    /// (the output root itself on local disk, a downloaded copy for an object store).
+    pub fn history_root(&self) -> PathBuf {
+        self.output.history_root(&self.cfg.out)
     }
 
     /// Closes (and fsyncs) every writer. Call before [`Sink::commit`] to learn early whether the

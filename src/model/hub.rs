@@ -21,9 +21,21 @@ use std::time::Duration;
 /// Weights file names pulso can load, in order of preference.
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "rust_model.ot"];
 
-/// True for strings shaped like a hub id: `owner/name`, letters, digits, `-`, `_`, `.`.
+/// True for strings shaped like a hub id: `owner/name`, letters, digits, `-`, `_`, `.`, optionally
+/// followed by `@REVISION` (a branch, tag or commit sha).
 pub fn looks_like_hub_id(s: &str) -> bool {
-    let mut parts = s.split('/');
+    let (id, rev) = split_revision(s);
+    if rev.is_some_and(|r| {
+        r.is_empty()
+            || r.starts_with('/')
+            || r.contains("..")
+            || !r
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+    }) {
+        return false;
+    }
+    let mut parts = id.split('/');
     let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
@@ -35,6 +47,28 @@ pub fn looks_like_hub_id(s: &str) -> bool {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     ok(owner) && ok(name)
+}
+
+/// `owner/name@rev` → (`owner/name`, Some(`rev`)).
+pub fn split_revision(s: &str) -> (&str, Option<&str>) {
+    match s.split_once('@') {
+        Some((id, rev)) => (id, Some(rev)),
+        None => (s, None),
+    }
+}
+
+/// A 40-hex-digit commit sha.
+fn is_commit_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The file in a cached model folder that records which commit it holds and each file's checksum.
+pub const PIN_FILE: &str = ".pulso-hub.json";
+
+/// The pin record of a cached hub model (`{id, requested, revision, files: {name: {sha256, …}}}`),
+/// if the folder has one.
+pub fn pin_of(dir: &Path) -> Option<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(dir.join(PIN_FILE)).ok()?).ok()
 }
 
 /// A transport failure without the URL ureq puts in front: kind, message, cause.
@@ -71,7 +105,8 @@ pub fn cache_root() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// Where a hub model is cached under `root`: `owner--name`.
+/// Where a hub model is cached under `root`: `owner--name`, or `owner--name@REV` for an explicit
+/// revision.
 pub fn cache_dir_in(root: &Path, id: &str) -> PathBuf {
     root.join(id.replace('/', "--"))
 }
@@ -114,19 +149,29 @@ pub fn fetch(id: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// [`fetch`] with explicit cache root, offline flag and environment (for tests).
+///
+/// The revision (`@REV`, default `main`) is resolved to a commit sha first (the hub's
+/// `X-Repo-Commit` header on `resolve/REV/config.json`, else `api/models/ID/revision/REV`); every
+/// file is then downloaded from `resolve/SHA/FILE`, so all files come from one commit even if the
+/// branch moves meanwhile, and checked against the checksum the hub publishes: SHA-256
+/// (`X-Linked-Etag`) for LFS files such as the weights, the git blob id (`ETag`) for the others.
+/// [`PIN_FILE`] records the commit and the checksums; a folder without it (an older cache) is
+/// checked again when the network allows.
 pub fn fetch_into(
-    id: &str,
+    spec: &str,
     root: &Path,
     offline: bool,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<PathBuf> {
-    let dir = cache_dir_in(root, id);
-    if is_complete(&dir) {
+    let (id, rev) = split_revision(spec);
+    let dir = cache_dir_in(root, spec);
+    let pinned = pin_of(&dir).is_some();
+    if is_complete(&dir) && (pinned || offline) {
         return Ok(dir);
     }
     if offline {
         bail!(
-            "model {id:?} is not in the local cache ({}) and downloads are off (PULSO_OFFLINE / HF_HUB_OFFLINE); \
+            "model {spec:?} is not in the local cache ({}) and downloads are off (PULSO_OFFLINE / HF_HUB_OFFLINE); \
              on an air-gapped machine copy the model folder and pass its path",
             dir.display()
         );
@@ -136,17 +181,31 @@ pub fn fetch_into(
     let endpoint = env("HF_ENDPOINT")
         .filter(|e| !e.trim().is_empty())
         .unwrap_or_else(|| "https://huggingface.co".into());
-    let dl = Downloader {
+    let endpoint = endpoint.trim_end_matches('/').to_string();
+    let requested = rev.unwrap_or("main").to_string();
+    let mut dl = Downloader {
         agent: ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30))
             .timeout_read(Duration::from_secs(120))
             .build(),
-        base: format!("{}/{id}/resolve/main", endpoint.trim_end_matches('/')),
+        meta_agent: ureq::AgentBuilder::new()
+            .timeout_connect(Duration::from_secs(30))
+            .timeout_read(Duration::from_secs(60))
+            .redirects(0)
+            .build(),
+        endpoint: endpoint.clone(),
+        id: id.to_string(),
+        base: format!("{endpoint}/{id}/resolve/{requested}"),
         token: env("HF_TOKEN")
             .or_else(|| env("HUGGING_FACE_HUB_TOKEN"))
             .filter(|t| !t.trim().is_empty()),
         dir: dir.clone(),
+        files: serde_json::Map::new(),
     };
+    // 1. The commit the revision points at, now.
+    let commit = dl.resolve_commit(&requested)?;
+    dl.base = format!("{endpoint}/{id}/resolve/{commit}");
+    // 2. Every file from that commit, checked.
     dl.get("config.json", true)?;
     let config = ModelConfig::from_file(&dir.join("config.json"))?;
     dl.get("tokenizer_config.json", false)?;
@@ -155,76 +214,244 @@ pub fn fetch_into(
             dl.get(f, true)?;
         }
     }
-    if !WEIGHT_FILES.iter().any(|w| dir.join(w).is_file()) {
-        let mut found = false;
-        for w in WEIGHT_FILES {
-            if dl.get(w, false)? {
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            bail!(
-                "{id} has neither {} on {}; pulso cannot load it",
-                WEIGHT_FILES.join(" nor "),
-                dl.base
-            );
+    let mut found = false;
+    for w in WEIGHT_FILES {
+        if dl.get(w, false)? {
+            found = true;
+            break;
         }
     }
+    if !found {
+        bail!(
+            "{id} has neither {} on {}; pulso cannot load it",
+            WEIGHT_FILES.join(" nor "),
+            dl.base
+        );
+    }
+    // 3. The pin, last: a folder with it is complete and checked.
+    let pin = serde_json::json!({
+        "id": id,
+        "requested": requested,
+        "revision": commit,
+        "endpoint": endpoint,
+        "downloaded_at": chrono::Utc::now().to_rfc3339(),
+        "files": dl.files,
+    });
+    let tmp = dir.join(format!(".{PIN_FILE}.partial-{}", std::process::id()));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&pin).expect("json"))
+        .and_then(|_| std::fs::rename(&tmp, dir.join(PIN_FILE)))
+        .with_context(|| format!("saving {PIN_FILE} into {}", dir.display()))?;
     Ok(dir)
 }
 
 struct Downloader {
     agent: ureq::Agent,
+    /// No redirects: the hub's own headers (commit, checksum) are on the first response.
+    meta_agent: ureq::Agent,
+    endpoint: String,
+    id: String,
     base: String,
     token: Option<String>,
     dir: PathBuf,
+    /// file → {sha256, checked}
+    files: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the hub says about one file without sending it.
+struct FileMeta {
+    commit: Option<String>,
+    /// SHA-256 of the content (LFS files: `X-Linked-Etag`).
+    sha256: Option<String>,
+    /// Git blob id (other files: `ETag`).
+    git_oid: Option<String>,
+}
+
+fn etag_value(v: &str) -> String {
+    v.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_ascii_lowercase()
+}
+
+fn sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// SHA-256 and git blob id of a file.
+fn file_hashes(p: &Path) -> std::io::Result<(String, String)> {
+    use sha1::Digest as _;
+    use std::io::Read;
+    let len = std::fs::metadata(p)?.len();
+    let mut f = std::fs::File::open(p)?;
+    let mut a = sha2::Sha256::new();
+    let mut b = sha1::Sha1::new();
+    b.update(format!("blob {len}\0").as_bytes());
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        a.update(&buf[..n]);
+        b.update(&buf[..n]);
+    }
+    Ok((hex::encode(a.finalize()), hex::encode(b.finalize())))
 }
 
 impl Downloader {
-    /// Downloads `file` unless already present. Ok(false) when the hub says 404 and `required` is false.
-    fn get(&self, file: &str, required: bool) -> anyhow::Result<bool> {
-        let dest = self.dir.join(file);
-        if dest.is_file() {
-            return Ok(true);
-        }
-        let url = format!("{}/{file}", self.base);
-        let mut req = self.agent.get(&url);
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        let resp = match req.call() {
-            Ok(r) => r,
-            Err(ureq::Error::Status(404, _)) if !required => return Ok(false),
-            Err(ureq::Error::Status(code @ (401 | 403), _)) => bail!(
+    fn fail(&self, url: &str, e: ureq::Error) -> anyhow::Error {
+        match e {
+            ureq::Error::Status(code @ (401 | 403), _) => anyhow!(
                 "could not download {url}: HTTP {code}; the model may be private or gated: set HF_TOKEN \
                  to a token with access, or copy the model folder and pass its path"
             ),
             // ureq's own messages repeat the URL; say it once.
-            Err(ureq::Error::Status(code, _)) => bail!(
+            ureq::Error::Status(code, _) => anyhow!(
                 "could not download {url}: HTTP {code}; on an air-gapped machine copy the model folder and pass its path"
             ),
-            Err(ureq::Error::Transport(t)) => bail!(
+            ureq::Error::Transport(t) => anyhow!(
                 "could not download {url}: {}; on an air-gapped machine copy the model folder and pass its path",
                 transport_detail(&t)
             ),
+        }
+    }
+
+    fn request(&self, agent: &ureq::Agent, method: &str, url: &str) -> ureq::Request {
+        let mut req = agent.request(method, url);
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        req
+    }
+
+    /// HEAD without redirects. Ok(None) on 404.
+    fn meta(&self, file: &str) -> anyhow::Result<Option<FileMeta>> {
+        let url = format!("{}/{file}", self.base);
+        let resp = match self.request(&self.meta_agent, "HEAD", &url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(404, _)) => return Ok(None),
+            Err(e) => return Err(self.fail(&url, e)),
+        };
+        let h = |k: &str| resp.header(k).map(etag_value).filter(|v| !v.is_empty());
+        let linked = h("x-linked-etag");
+        let etag = h("etag");
+        Ok(Some(FileMeta {
+            commit: h("x-repo-commit"),
+            sha256: linked
+                .clone()
+                .filter(|v| sha256_hex(v))
+                .or_else(|| etag.clone().filter(|v| sha256_hex(v))),
+            git_oid: if linked.is_none() {
+                etag.filter(|v| v.len() == 40)
+            } else {
+                None
+            },
+        }))
+    }
+
+    /// The commit sha `requested` points at.
+    fn resolve_commit(&self, requested: &str) -> anyhow::Result<String> {
+        if let Some(c) = self.meta("config.json")?.and_then(|m| m.commit) {
+            if is_commit_sha(&c) {
+                return Ok(c);
+            }
+        }
+        let url = format!(
+            "{}/api/models/{}/revision/{requested}",
+            self.endpoint, self.id
+        );
+        let v: serde_json::Value = match self.request(&self.agent, "GET", &url).call() {
+            Ok(r) => r
+                .into_string()
+                .ok()
+                .and_then(|s| serde_json::from_str(&s).ok())
+                .ok_or_else(|| anyhow!("could not read {url} as JSON"))?,
+            Err(ureq::Error::Status(404, _)) => bail!(
+                "{}: revision {requested:?} not found on {} (no such branch, tag or commit, or no config.json there)",
+                self.id,
+                self.endpoint
+            ),
+            Err(e) => return Err(self.fail(&url, e)),
+        };
+        match v["sha"].as_str() {
+            Some(c) if is_commit_sha(c) => Ok(c.to_ascii_lowercase()),
+            _ => bail!("{url} did not name a commit sha for revision {requested:?}"),
+        }
+    }
+
+    /// Downloads `file` from the pinned commit unless a copy with the right checksum is there.
+    /// Ok(false) when the hub says 404 and `required` is false.
+    fn get(&mut self, file: &str, required: bool) -> anyhow::Result<bool> {
+        let url = format!("{}/{file}", self.base);
+        let Some(meta) = self.meta(file)? else {
+            if required {
+                bail!("could not download {url}: HTTP 404; the model needs {file}");
+            }
+            return Ok(false);
+        };
+        let dest = self.dir.join(file);
+        let matches = |p: &Path| -> std::io::Result<(bool, String)> {
+            let (sha, oid) = file_hashes(p)?;
+            let ok = match (&meta.sha256, &meta.git_oid) {
+                (Some(want), _) => *want == sha,
+                (None, Some(want)) => *want == oid,
+                (None, None) => true,
+            };
+            Ok((ok, sha))
+        };
+        let checked = if meta.sha256.is_some() {
+            "sha256"
+        } else if meta.git_oid.is_some() {
+            "git-blob-sha1"
+        } else {
+            "none (the hub sent no checksum)"
+        };
+        if dest.is_file() {
+            if let Ok((true, sha)) = matches(&dest) {
+                self.files.insert(
+                    file.into(),
+                    serde_json::json!({"sha256": sha, "checked": checked}),
+                );
+                return Ok(true);
+            }
+        }
+        let resp = match self.request(&self.agent, "GET", &url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(404, _)) if !required => return Ok(false),
+            Err(e) => return Err(self.fail(&url, e)),
         };
         let tmp = self
             .dir
             .join(format!(".{file}.partial-{}", std::process::id()));
-        let result = (|| -> anyhow::Result<()> {
+        let result = (|| -> anyhow::Result<String> {
             let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
             std::io::copy(&mut resp.into_reader(), &mut out)
                 .map_err(|e| anyhow!("could not download {url}: {e}; on an air-gapped machine copy the model folder and pass its path"))?;
             out.flush()?;
             out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+            let (ok, sha) = matches(&tmp)?;
+            if !ok {
+                let want = meta
+                    .sha256
+                    .clone()
+                    .or(meta.git_oid.clone())
+                    .unwrap_or_default();
+                bail!(
+                    "checksum mismatch for {url}: the hub announced {want} ({checked}), the downloaded file has sha256 {sha}; \
+                     the download was corrupted or the mirror serves other bytes: run again, or copy the model folder and pass its path"
+                );
+            }
             std::fs::rename(&tmp, &dest)?;
-            Ok(())
+            Ok(sha)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result.with_context(|| format!("saving {} into {}", file, self.dir.display()))?;
+        let sha = result.with_context(|| format!("saving {} into {}", file, self.dir.display()))?;
+        self.files.insert(
+            file.into(),
+            serde_json::json!({"sha256": sha, "checked": checked}),
+        );
         Ok(true)
     }
 }

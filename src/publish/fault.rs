@@ -3,8 +3,9 @@
 //! `PULSO_FAULT=NAME[@N][:ACTION]` arms one point: the N-th time (default 1st) the run passes
 //! `NAME`, it performs ACTION: `kill` (default; SIGKILL to itself, like `kill -9` or the OOM
 //! killer), `pause` (creates the file named by `PULSO_FAULT_READY`, if set, and sleeps until it
-//! is killed), `error` (the step fails as if the disk were full) or `panic`. Unset, a point costs
-//! one relaxed atomic load.
+//! is killed), `wait` (creates that file, then carries on once the test deletes it: two runs
+//! interleaved at an exact step), `error` (the step fails as if the disk were full) or `panic`.
+//! Unset, a point costs one relaxed atomic load.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -13,6 +14,7 @@ use std::sync::OnceLock;
 enum Action {
     Kill,
     Pause,
+    Wait,
     Error,
     Panic,
 }
@@ -41,7 +43,7 @@ fn parse(spec: &str) -> Option<Armed> {
         return None;
     }
     let (point, action) = match spec.rsplit_once(':') {
-        Some((p, a)) if matches!(a, "kill" | "pause" | "error" | "panic") => (p, a),
+        Some((p, a)) if matches!(a, "kill" | "pause" | "wait" | "error" | "panic") => (p, a),
         _ => (spec, "kill"),
     };
     let (name, hit) = match point.split_once('@') {
@@ -50,6 +52,7 @@ fn parse(spec: &str) -> Option<Armed> {
     };
     let action = match action {
         "pause" => Action::Pause,
+        "wait" => Action::Wait,
         "error" => Action::Error,
         "panic" => Action::Panic,
         _ => Action::Kill,
@@ -88,6 +91,19 @@ pub fn point(name: &str) -> std::io::Result<()> {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
+        Action::Wait => {
+            let ready = std::env::var("PULSO_FAULT_READY").ok();
+            if let Some(p) = &ready {
+                let _ = std::fs::write(p, name);
+            }
+            while ready
+                .as_ref()
+                .is_some_and(|p| std::path::Path::new(p).exists())
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(())
+        }
         Action::Error => Err(std::io::Error::new(
             std::io::ErrorKind::StorageFull,
             format!("no space left on device (injected at fault point {name})"),
@@ -112,6 +128,8 @@ mod tests {
             (a.name.as_str(), a.hit, a.action),
             ("write:batch", 3, Action::Pause)
         );
+        let a = parse("commit:synced:wait").unwrap();
+        assert_eq!((a.name.as_str(), a.action), ("commit:synced", Action::Wait));
         let a = parse("read:open:error").unwrap();
         assert_eq!((a.name.as_str(), a.action), ("read:open", Action::Error));
         assert!(parse("").is_none());

@@ -56,6 +56,26 @@ fn model_files(dir: &Path) -> Value {
     )
 }
 
+/// `{id, requested, revision, pinned, files}` of a hub model: the commit sha its cached folder was
+/// downloaded from and the checksums checked then (see [`crate::model::hub`]).
+fn hub_entry(model_ref: &str, model_dir: &Path) -> Value {
+    let (id, rev) = crate::model::hub::split_revision(model_ref);
+    match crate::model::hub::pin_of(model_dir) {
+        Some(p) => json!({
+            "id": id,
+            "requested": p["requested"],
+            "revision": p["revision"],
+            "pinned": true,
+            "endpoint": p["endpoint"],
+            "checked": p["files"],
+        }),
+        // A cache filled by an older pulso and used offline: the file hashes identify the weights.
+        None => {
+            json!({"id": id, "requested": rev.unwrap_or("main"), "revision": null, "pinned": false})
+        }
+    }
+}
+
 /// The `lineage` member of a run manifest.
 pub fn lineage(
     pipeline_file: &Path,
@@ -79,9 +99,7 @@ pub fn lineage(
             "ref": model_ref,
             "folder": model_dir,
             "hub": if hub {
-                // pulso downloads `resolve/main` and does not pin a revision yet; the file hashes
-                // below are what identifies the weights.
-                json!({"id": model_ref, "revision": "main", "pinned": false})
+                hub_entry(model_ref, model_dir)
             } else {
                 Value::Null
             },

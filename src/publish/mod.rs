@@ -27,6 +27,8 @@ pub mod fault;
 mod fsx;
 pub mod guard;
 pub mod lineage;
+pub mod remote;
+pub mod target;
 
 use fsx::io;
 use serde_json::Value;
@@ -66,6 +68,9 @@ pub enum CommitError {
     Legacy { path: PathBuf },
     #[error("{path}: the committed version cannot be read: {message}; restore _pulso/ from a backup or start a new --out")]
     Corrupt { path: PathBuf, message: String },
+    /// An object-store output (see [`remote`]).
+    #[error(transparent)]
+    Store(#[from] remote::StoreCommitError),
     #[error("version {version} is published, but {path} could not be synced ({source}); it may not survive a power loss")]
     Durability {
         version: u64,

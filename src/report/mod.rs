@@ -34,6 +34,9 @@ pub const TOP_NEGATIVE: usize = 10;
 pub const TREND_WEEKS: i64 = 8;
 
 pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(url) = out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+        return run_remote(url, date, html);
+    }
     let data = ReportData::load(out, date)?;
     print!("{}", render_terminal(&data));
     if let Some(path) = html {
@@ -41,6 +44,56 @@ pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::
         eprintln!("report: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// `pulso report s3://…`: the current version's aggregates and the date's external signals (all
+/// the report reads) are downloaded to a scratch folder, then reported on like a local output.
+fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
+    use crate::publish::remote;
+    let v = remote::committed(url)?.with_context(|| {
+        format!("{url} has no committed version (no _pulso/log/ entry); run the pipeline first")
+    })?;
+    let date = match date {
+        Some(d) => d,
+        None => remote::tree_files(url, &v)?
+            .iter()
+            .filter(|rel| rel.starts_with("aggregates/") || rel.starts_with("signals/"))
+            .filter_map(|rel| {
+                rel.split('/')
+                    .find_map(|p| p.strip_prefix("date="))
+                    .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            })
+            .max()
+            .with_context(|| {
+                format!(
+                    "no date=YYYY-MM-DD partitions in {}; run the pipeline first",
+                    v.tree_url
+                )
+            })?,
+    };
+    let dir = crate::storage::scratch_dir("report")?;
+    let part = format!("/date={}/", date.format("%Y-%m-%d"));
+    let r = remote::download(
+        url,
+        &v,
+        &|rel| {
+            rel.starts_with("aggregates/")
+                || (rel.starts_with("signals/segment=external/") && rel.contains(&part))
+        },
+        &dir,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|_| {
+        let data = ReportData::load(&dir, Some(date))?;
+        print!("{}", render_terminal(&data));
+        if let Some(path) = html {
+            write_atomically(path, render_html(&data)?.as_bytes())?;
+            eprintln!("report: wrote {}", path.display());
+        }
+        Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    r
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -1,0 +1,758 @@
+//! Object-storage outputs and inputs against a real S3-compatible server: `moto_server` (PyPI
+//! `moto[server]`, installed into `.venv` by `make test`) started on 127.0.0.1 with a free port.
+//! The real `pulso` binary reads its inputs from `s3://` and commits to `s3://`; runs are killed
+//! with SIGKILL at fault points (`PULSO_FAULT`, see src/publish/fault.rs) from reading to after
+//! the commit, two writers race for one version, and pyarrow / Polars / DuckDB read the result
+//! from S3. Every test is skipped, saying so, only when no moto server can be started.
+
+use arrow::array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use pulso::storage::{self, Remote};
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pulso");
+const D0: &str = "2026-11-13";
+const D1: &str = "2026-11-14";
+
+// ---- the moto server ---------------------------------------------------------------------------
+
+struct Moto {
+    endpoint: String,
+    child: std::sync::Mutex<Child>,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let mut c = self.child.lock().unwrap();
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
+
+fn moto_bin() -> PathBuf {
+    std::env::var_os("PULSO_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/moto_server"))
+}
+
+fn start_moto() -> Result<Moto, String> {
+    let bin = moto_bin();
+    if !bin.is_file() {
+        return Err(format!("{} not found", bin.display()));
+    }
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| e.to_string())?
+            .local_addr()
+            .unwrap()
+            .port();
+        let log = std::env::temp_dir().join(format!("pulso-moto-{port}.log"));
+        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+        // Spawned from a thread that lives as long as this process, with PR_SET_PDEATHSIG: the
+        // server dies with the test binary (statics are never dropped).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let b = bin.clone();
+        std::thread::spawn(move || {
+            use std::os::unix::process::CommandExt;
+            let mut c = Command::new(&b);
+            c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(stderr);
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let _ = tx.send(c.spawn());
+            loop {
+                std::thread::park();
+            }
+        });
+        let child = rx
+            .recv()
+            .unwrap()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let moto = Moto {
+            endpoint: endpoint.clone(),
+            child: std::sync::Mutex::new(child),
+        };
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(60) {
+            if let Some(s) = moto.child.lock().unwrap().try_wait().unwrap() {
+                eprintln!("moto exited ({s}); log {}", log.display());
+                break;
+            }
+            if ureq::get(&format!("{endpoint}/moto-api/")).call().is_ok() {
+                return Ok(moto);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Err("moto_server did not answer".into())
+}
+
+/// The one server of this test binary, with the environment every `pulso` (and this process's
+/// own object_store client) uses to reach it. None: skip, with the reason printed.
+fn moto() -> Option<&'static Moto> {
+    static M: OnceLock<Result<Moto, String>> = OnceLock::new();
+    let m = M.get_or_init(|| {
+        let m = start_moto()?;
+        for (k, v) in env_of(&m.endpoint) {
+            std::env::set_var(k, v);
+        }
+        Ok(m)
+    });
+    match m {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("SKIPPED: no S3 server for this test ({e}); `make test` installs moto[server] into .venv");
+            None
+        }
+    }
+}
+
+fn env_of(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ENDPOINT_URL", endpoint.into()),
+        ("AWS_ALLOW_HTTP", "true".into()),
+    ]
+}
+
+fn bucket(m: &Moto, name: &str) -> String {
+    ureq::put(&format!("{}/{name}", m.endpoint))
+        .call()
+        .unwrap_or_else(|e| panic!("create bucket {name}: {e}"));
+    format!("s3://{name}")
+}
+
+fn remote(url: &str) -> Remote {
+    storage::remote(url).unwrap()
+}
+
+// ---- inputs (the same shape as tests/commit.rs) ------------------------------------------------
+
+fn tiny_model() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
+}
+
+const PIPELINE: &str = r#"
+[pipeline]
+name = "s3-fixture"
+output = "OUT"
+
+[model]
+path = "MODEL"
+
+[organization]
+internal_domains = ["acme.com"]
+brands = ["Acme", "AcmePay"]
+competitors = ["Globex"]
+
+[[source]]
+name = "survey"
+path = "INPUTS/survey_*.csv"
+format = "csv"
+segment = "internal"
+client_type = "employee"
+[source.columns]
+id = "response_id"
+text = "comment"
+timestamp = "submitted_at"
+author = "email"
+department = "dept"
+
+[[source]]
+name = "mentions"
+path = "INPUTS/mentions_*.jsonl"
+format = "jsonl"
+segment = "external"
+client_type = "consumer"
+[source.columns]
+id = "id"
+text = "text"
+timestamp = "created_at"
+author = "user.handle"
+brand = "brand"
+channel = "platform"
+likes = "metrics.likes"
+"#;
+
+const WORDS: [&str; 16] = [
+    "great", "slow", "delivery", "price", "support", "love", "hate", "Acme", "AcmePay", "late",
+    "manager", "meeting", "entrega", "ótimo", "malo", "Globex",
+];
+
+fn sentence(i: usize, night: usize) -> String {
+    let mut x = (i as u64 + 1) * 2654435761 + night as u64 * 97;
+    let mut w = Vec::new();
+    for _ in 0..(4 + i % 5) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w.push(WORDS[(x % 16) as usize]);
+    }
+    w.join(" ")
+}
+
+/// Uploads night `night`'s inputs under `prefix` (`files` files per source, `rows` rows each).
+fn upload_inputs(prefix: &str, night: usize, files: usize, rows: usize) {
+    let r = remote(prefix);
+    let tmp = tempfile::tempdir().unwrap();
+    for f in 0..files {
+        let mut s = String::from("response_id,submitted_at,email,dept,comment\n");
+        let mut m = String::new();
+        for row in 0..rows {
+            let i = f * rows + row;
+            let text = if i % 25 == 7 {
+                String::new()
+            } else {
+                sentence(i, night)
+            };
+            s.push_str(&format!(
+                "r{i},2026-11-14T10:{:02}:00Z,user{}@acme.com,Dept{},{text}\n",
+                i % 60,
+                i % 40,
+                i % 4
+            ));
+            m.push_str(&format!(
+                "{{\"id\": \"m{i}\", \"created_at\": \"2026-11-14T11:{:02}:00Z\", \"platform\": \"x\", \"user\": {{\"handle\": \"@u{}\"}}, \"text\": {:?}, \"brand\": \"{}\", \"metrics\": {{\"likes\": {}}}}}\n",
+                i % 60,
+                i % 70,
+                text,
+                if i.is_multiple_of(3) { "AcmePay" } else { "Acme" },
+                i % 13
+            ));
+        }
+        for (name, body) in [
+            (format!("survey_{f}.csv"), s),
+            (format!("mentions_{f}.jsonl"), m),
+        ] {
+            let p = tmp.path().join(&name);
+            std::fs::write(&p, body).unwrap();
+            r.upload(&p, &r.path(&name)).unwrap();
+        }
+    }
+}
+
+/// A local folder with one pipeline file per night (`pN.toml`), reading `BUCKET/in/nN/`.
+fn pipelines(bucket: &str, out: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for night in 0..3 {
+        std::fs::write(
+            d.path().join(format!("p{night}.toml")),
+            PIPELINE
+                .replace("MODEL", &tiny_model().display().to_string())
+                .replace("INPUTS", &format!("{bucket}/in/n{night}"))
+                .replace("OUT", out),
+        )
+        .unwrap();
+    }
+    d
+}
+
+fn cmd(dir: &Path, night: usize, date: &str, out: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["run", &format!("p{night}.toml"), "--date", date])
+        .args(["--no-progress", "--threads", "1", "--out", out])
+        .current_dir(dir)
+        .env("PULSO_PSEUDONYM_KEY", "test-key")
+        .env_remove("PULSO_MODEL")
+        .env_remove("PULSO_FAULT")
+        .env_remove("PULSO_GC_GRACE_S");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: &Output) {
+    assert!(
+        matches!(o.status.code(), Some(0) | Some(1)),
+        "run failed\n{}",
+        text(o)
+    );
+}
+
+// ---- what readers see --------------------------------------------------------------------------
+
+/// Everything a reader resolving `out` sees, byte for byte: the current version's log entry and
+/// every object of its tree.
+fn visible(out: &str) -> BTreeMap<String, Vec<u8>> {
+    let mut m = BTreeMap::new();
+    let Some(v) = pulso::publish::remote::committed(out).unwrap() else {
+        return m;
+    };
+    let r = remote(out);
+    m.insert(
+        "@manifest".into(),
+        r.get(&storage::remote(&v.manifest_url).unwrap().prefix)
+            .unwrap()
+            .to_vec(),
+    );
+    let t = remote(&v.tree_url);
+    for o in t.list("").unwrap() {
+        let rel = t.rel(&o.location).unwrap();
+        m.insert(rel, t.get(&o.location).unwrap().to_vec());
+    }
+    m
+}
+
+/// Each row as `col=value|…`, without `run_id` (timestamps as integers).
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    use arrow::datatypes::DataType;
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let schema = b.schema();
+    let cols: Vec<(String, arrow::array::ArrayRef)> = schema
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .filter(|(f, _)| f.name() != "run_id")
+        .map(|(f, c)| {
+            let c = match f.data_type() {
+                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
+                _ => c.clone(),
+            };
+            (f.name().clone(), c)
+        })
+        .collect();
+    let opts = FormatOptions::default().with_null("∅");
+    let fmts: Vec<_> = cols
+        .iter()
+        .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+        .collect();
+    (0..b.num_rows())
+        .map(|i| {
+            cols.iter()
+                .zip(&fmts)
+                .map(|((n, _), f)| format!("{n}={}", f.value(i)))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
+}
+
+/// The current version's Parquet files as sorted rows without run ids (what two runs of the same
+/// inputs agree on).
+fn content(out: &str) -> BTreeMap<String, Vec<String>> {
+    let mut c = BTreeMap::new();
+    for (rel, bytes) in visible(out) {
+        if !rel.ends_with(".parquet") {
+            continue;
+        }
+        let mut rows = Vec::new();
+        for b in ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap()
+            .build()
+            .unwrap()
+        {
+            rows.extend(row_strings(&b.unwrap()));
+        }
+        rows.sort();
+        c.insert(rel, rows);
+    }
+    c
+}
+
+fn assert_same(
+    got: &BTreeMap<String, Vec<String>>,
+    want: &BTreeMap<String, Vec<String>>,
+    what: &str,
+) {
+    if got == want {
+        return;
+    }
+    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
+    for k in keys {
+        let (g, w) = (got.get(k), want.get(k));
+        if g != w {
+            let first = match (g, w) {
+                (Some(g), Some(w)) => g
+                    .iter()
+                    .zip(w)
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("\n  got  {a}\n  want {b}"))
+                    .unwrap_or_else(|| format!(" ({} vs {} rows)", g.len(), w.len())),
+                _ => format!(" (present: got {}, want {})", g.is_some(), w.is_some()),
+            };
+            panic!("{what}: {k} differs{first}");
+        }
+    }
+}
+
+fn rows_of(c: &BTreeMap<String, Vec<String>>, prefix: &str) -> usize {
+    c.iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| v.len())
+        .sum()
+}
+
+/// Committed runs listed in the current tree's `runs/`.
+fn runs_of(out: &str) -> usize {
+    visible(out)
+        .keys()
+        .filter(|k| k.starts_with("runs/") && k.ends_with(".json"))
+        .count()
+}
+
+/// Version trees stored under `OUT/_pulso/runs/`.
+fn trees(out: &str) -> Vec<String> {
+    remote(out).list_dirs("_pulso/runs").unwrap()
+}
+
+/// Server-side copy of every object under `from` to `to`.
+fn copy_prefix(from: &str, to: &str) {
+    let (a, b) = (remote(from), remote(to));
+    for o in a.list("").unwrap() {
+        let rel = a.rel(&o.location).unwrap();
+        a.copy(&o.location, &b.path(&rel)).unwrap();
+    }
+}
+
+/// Two nights on `out` (D0, then D1); night 2's bigger inputs are the run under test (D1 again).
+fn previous_state(dir: &Path, out: &str) {
+    ok(&cmd(dir, 0, D0, out).output().unwrap());
+    ok(&cmd(dir, 1, D1, out).output().unwrap());
+}
+
+fn inputs_once(b: &str) {
+    upload_inputs(&format!("{b}/in/n0"), 0, 1, 40);
+    upload_inputs(&format!("{b}/in/n1"), 1, 1, 60);
+    upload_inputs(&format!("{b}/in/n2"), 2, 3, 800);
+}
+
+/// Kill points before `commit:claimed` (the create-if-absent of the log entry) must leave the
+/// previous version; from it on, the new one.
+const KILL_POINTS: [(&str, bool); 18] = [
+    ("read:open", false),
+    ("read:chunk", false),
+    ("score:chunk", false),
+    ("score:chunk@2", false),
+    ("write:batch", false),
+    ("write:file-closed@3", false),
+    ("aggregate:done", false),
+    ("commit:start", false),
+    ("commit:upload", false),
+    ("commit:upload@5", false),
+    ("commit:link", false),
+    ("commit:link@3", false),
+    ("commit:success-written", false),
+    ("commit:manifest-linked", false),
+    ("commit:synced", false),
+    ("commit:claimed", true),
+    ("commit:published", true),
+    ("commit:gc", true),
+];
+
+#[test]
+fn s3_sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "kills");
+    inputs_once(&b);
+    let base = format!("{b}/base");
+    let dir = pipelines(&b, &base);
+    previous_state(dir.path(), &base);
+    let before = visible(&base);
+    assert!(
+        before.keys().any(|k| k.ends_with(".parquet")),
+        "{:?}",
+        before.keys()
+    );
+    let v = pulso::publish::remote::committed(&base).unwrap().unwrap();
+    assert_eq!(v.version, 2);
+
+    // The reference: the same run, uninterrupted, on a copy.
+    let reference = format!("{b}/reference");
+    copy_prefix(&base, &reference);
+    assert!(
+        visible(&reference) == before,
+        "a copied output is the same output"
+    );
+    ok(&cmd(dir.path(), 2, D1, &reference).output().unwrap());
+    let want = content(&reference);
+    let want_runs = runs_of(&reference);
+    assert_eq!(want_runs, 3);
+    assert!(rows_of(&want, "signals/") > 4000, "{:?}", want.keys());
+    assert!(rows_of(&want, &format!("signals/segment=external/date={D0}")) > 0);
+    assert_ne!(want, content(&base));
+
+    let mut killed = 0;
+    for (i, (point, published)) in KILL_POINTS.into_iter().enumerate() {
+        let out = format!("{b}/k{i}");
+        copy_prefix(&base, &out);
+        let o = cmd(dir.path(), 2, D1, &out)
+            .env("PULSO_FAULT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGKILL),
+            "{point} was not reached\n{}",
+            text(&o)
+        );
+        killed += 1;
+        if published {
+            assert_same(
+                &content(&out),
+                &want,
+                &format!("killed at {point}: the new version is complete"),
+            );
+        } else {
+            assert!(
+                visible(&out) == before,
+                "killed at {point}: readers must still see the previous version, byte for byte"
+            );
+        }
+        // The next run (collecting the dead run's tree at once) produces the reference output.
+        let o = cmd(dir.path(), 2, D1, &out)
+            .env("PULSO_GC_GRACE_S", "0")
+            .output()
+            .unwrap();
+        ok(&o);
+        assert_same(
+            &content(&out),
+            &want,
+            &format!("re-run after a kill at {point}"),
+        );
+        assert_eq!(
+            runs_of(&out),
+            want_runs + usize::from(published),
+            "{point}: one manifest per committed run"
+        );
+        let t = trees(&out);
+        assert!(t.len() <= 2, "{point}: trees left {t:?}");
+    }
+    assert_eq!(killed, KILL_POINTS.len());
+    eprintln!("s3 kill points: {killed} named, each followed by a matching re-run");
+}
+
+fn wait_for(p: &Path, child: &mut Child) {
+    let t0 = Instant::now();
+    while !p.exists() {
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("run ended ({s:?}) before its wait point");
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(180),
+            "wait point never reached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn s3_two_concurrent_writers_one_loses_with_the_conflict_error() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "race");
+    inputs_once(&b);
+    let out = format!("{b}/out");
+    let dir = pipelines(&b, &out);
+    previous_state(dir.path(), &out);
+    // A stops right before its commit (tree uploaded) or before reading its first file; B runs
+    // start to end meanwhile and commits version 3; then A goes on and must lose.
+    for (k, point) in ["commit:synced", "read:open"].into_iter().enumerate() {
+        let ready = dir.path().join(format!("ready-{k}"));
+        let mut a = cmd(dir.path(), 2, D1, &out)
+            .env("PULSO_FAULT", format!("{point}:wait"))
+            .env("PULSO_FAULT_READY", &ready)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(&ready, &mut a);
+        let base_version = pulso::publish::remote::committed(&out)
+            .unwrap()
+            .unwrap()
+            .version;
+        let o = cmd(dir.path(), 1, D1, &out).output().unwrap();
+        ok(&o);
+        let after_b = pulso::publish::remote::committed(&out).unwrap().unwrap();
+        assert_eq!(after_b.version, base_version + 1);
+        let seen_b = visible(&out);
+        std::fs::remove_file(&ready).unwrap();
+        let o = a.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{point}: {}", text(&o));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains(&format!(
+                "version {} of {out} was committed by another writer",
+                base_version + 1
+            )) && e.contains(&after_b.run_id)
+                && e.contains("nothing was published"),
+            "{point}: {e}"
+        );
+        // Readers see B's version, untouched; A's tree is gone.
+        assert!(visible(&out) == seen_b, "{point}: B's version changed");
+        let t = trees(&out);
+        assert!(t.len() <= 2, "{point}: {t:?}");
+        assert!(t.contains(&after_b.run_id), "{t:?}");
+    }
+    // And the loser simply runs again.
+    ok(&cmd(dir.path(), 2, D1, &out).output().unwrap());
+    assert_eq!(
+        pulso::publish::remote::committed(&out)
+            .unwrap()
+            .unwrap()
+            .version,
+        5
+    );
+}
+
+#[test]
+fn s3_report_current_and_plain_readers() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "readers");
+    upload_inputs(&format!("{b}/in/n0"), 0, 1, 40);
+    upload_inputs(&format!("{b}/in/n1"), 1, 2, 30);
+    let out = format!("{b}/out");
+    let dir = pipelines(&b, &out);
+    previous_state(dir.path(), &out);
+
+    // `pulso current` prints the tree a reader opens.
+    let o = Command::new(BIN)
+        .args(["current", &out, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cur: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = pulso::publish::remote::committed(&out).unwrap().unwrap();
+    assert_eq!(cur["version"], 2);
+    assert_eq!(cur["tree"], v.tree_url.as_str());
+    assert!(v.tree_url.starts_with(&format!("{out}/_pulso/runs/")));
+    let m = &v.manifest;
+    assert_eq!(m["commit"]["store"], "s3");
+    assert!(m["inputs"][0]["file"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{b}/in/n1/")));
+
+    // `pulso report` reads the object-store output.
+    let o = Command::new(BIN)
+        .args(["report", &out, "--date", D1])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let r = String::from_utf8_lossy(&o.stdout);
+    assert!(r.contains("Acme"), "{r}");
+    let local = tempfile::tempdir().unwrap();
+    let html = local.path().join("r.html");
+    let o = Command::new(BIN)
+        .args(["report", &out])
+        .arg("--html")
+        .arg(&html)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read_to_string(&html).unwrap().contains("Acme"));
+
+    // Row counts per segment/date as the readers must see them.
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, rows) in content(&out) {
+        if let Some(rest) = k.strip_prefix("signals/segment=") {
+            let mut p = rest.split('/');
+            let seg = p.next().unwrap();
+            let date = p.next().unwrap().trim_start_matches("date=");
+            *want.entry(format!("{seg}/{date}")).or_default() += rows.len() as u64;
+        }
+    }
+    assert_eq!(want.len(), 4, "{want:?}");
+    let py = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let o = Command::new(&py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_s3.py"))
+        .arg(cur["tree"].as_str().unwrap())
+        .arg(&m_endpoint())
+        .output();
+    let o = match o {
+        Ok(o) if o.status.success() => o,
+        other => {
+            eprintln!(
+                "SKIPPED S3 readers: {} did not run ({other:?})",
+                py.display()
+            );
+            return;
+        }
+    };
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut checked = Vec::new();
+    for tool in ["pyarrow", "polars", "duckdb"] {
+        if got[tool].is_null() {
+            continue;
+        }
+        let seen: BTreeMap<String, u64> = serde_json::from_value(got[tool].clone()).unwrap();
+        assert_eq!(seen, want, "{tool} reads the version tree from S3");
+        checked.push(tool);
+    }
+    eprintln!(
+        "S3 readers checked: {checked:?}; not available: {}",
+        got["missing"]
+    );
+}
+
+fn m_endpoint() -> String {
+    moto().unwrap().endpoint.clone()
+}
+
+#[test]
+fn s3_errors_name_the_url_and_publish_nothing() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "errors");
+    upload_inputs(&format!("{b}/in/n0"), 0, 1, 40);
+    let out = format!("{b}/out");
+    let dir = pipelines(&b, &out);
+    // A glob that matches nothing names the URL.
+    std::fs::write(
+        dir.path().join("p1.toml"),
+        std::fs::read_to_string(dir.path().join("p0.toml"))
+            .unwrap()
+            .replace("/in/n0/survey_", "/in/none/survey_"),
+    )
+    .unwrap();
+    let o = cmd(dir.path(), 1, D0, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!("{b}/in/none/survey_*.csv")) && e.contains("matches no file"),
+        "{e}"
+    );
+    // A bucket that does not exist, as output.
+    let o = cmd(dir.path(), 0, D0, "s3://no-such-bucket/out")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("s3://no-such-bucket/out") && e.contains("nothing was published"),
+        "{e}"
+    );
+    // An injected failure while uploading publishes nothing and leaves no tree behind.
+    ok(&cmd(dir.path(), 0, D0, &out).output().unwrap());
+    let before = visible(&out);
+    let o = cmd(dir.path(), 0, D0, &out)
+        .env("PULSO_FAULT", "commit:upload@2:error")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no space left"),
+        "{}",
+        text(&o)
+    );
+    assert!(visible(&out) == before);
+    assert_eq!(trees(&out).len(), 1, "the failed run's uploads are deleted");
+}
