@@ -236,6 +236,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let model_name = scorer.info().name.clone();
 
     let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name)
+        .format(plan.output_format)
         .build()
         .context("cannot prepare the output")?;
     sink.declare_standard_partitions();
