@@ -46,7 +46,7 @@
 
 use super::{fault, fsx, log_name, CommitError, META};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
@@ -344,7 +344,7 @@ async fn commit_table(root: &Path, plan: &Plan, t: &PlannedTable) -> Result<i64,
             let snapshot = table.snapshot().map_err(table_err(&dir))?;
             let done = CommitBuilder::from(commit_properties(plan))
                 .with_actions(actions)
-                .build(Some(snapshot), table.log_store(), op)
+                .build(Some(snapshot as &dyn TableReference), table.log_store(), op)
                 .await
                 .map_err(table_err(&dir))?;
             Ok(done.version())
@@ -515,7 +515,18 @@ impl DeltaOutput {
             let state = block_on(table_state(&dir))?;
             let version = match state {
                 Some((v, Some(txn))) if txn >= plan.version as i64 => v,
-                s if s.map(|(v, _)| v) == t.read_version => block_on(commit_table(&self.root, plan, t))?,
+                s if s.map(|(v, _)| v) == t.read_version => {
+                    let v = block_on(commit_table(&self.root, plan, t))?;
+                    // deltalake does not fsync a local commit: make it durable before the next.
+                    let log = dir.join("_delta_log");
+                    let commit = log.join(format!("{v:020}.json"));
+                    File::open(&commit)
+                        .and_then(|f| f.sync_all())
+                        .map_err(io(&commit))?;
+                    fsx::sync_dir(&log)?;
+                    fsx::sync_dir(&dir)?;
+                    v
+                }
                 s => {
                     return Err(DeltaError::Changed {
                         table: dir,
