@@ -240,6 +240,12 @@ impl Target {
             Target::Delta(o) => o.current_manifest(),
         }
     }
+    fn run_dir(&self, run_id: &str) -> PathBuf {
+        match self {
+            Target::Hive(o) => o.run_dir(run_id),
+            Target::Delta(o) => o.run_dir(run_id),
+        }
+    }
     fn discard(&self, run_id: &str) {
         match self {
             Target::Hive(o) => o.discard(run_id),

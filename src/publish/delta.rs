@@ -160,7 +160,11 @@ pub fn physical_schema(rel: &str, logical: &SchemaRef) -> (SchemaRef, Option<Vec
 /// The Delta schema of a table: the Parquet contract's columns plus `date` (a `date`).
 fn delta_schema(table: &str, logical: &SchemaRef) -> Result<StructType, DeltaError> {
     use delta_kernel::engine::arrow_conversion::TryFromArrow;
-    let mut fields: Vec<Field> = logical.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = logical
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     if logical.field_with_name("date").is_err() {
         fields.push(Field::new("date", DataType::Date32, true));
     }
@@ -220,13 +224,21 @@ fn latest_manifest(meta: &Path) -> Result<Option<(u64, PathBuf)>, DeltaError> {
     let rd = match std::fs::read_dir(&log) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(DeltaError::Io { path: log, source: e }),
+        Err(e) => {
+            return Err(DeltaError::Io {
+                path: log,
+                source: e,
+            })
+        }
     };
     let mut best: Option<(u64, PathBuf)> = None;
     for e in rd {
         let e = e.map_err(io(&log))?;
         let name = e.file_name().to_string_lossy().to_string();
-        if let Some(v) = name.strip_suffix(".json").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(v) = name
+            .strip_suffix(".json")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             if best.as_ref().is_none_or(|(b, _)| v > *b) {
                 best = Some((v, e.path()));
             }
@@ -427,7 +439,12 @@ impl DeltaOutput {
                 Err(_) => {}
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(DeltaError::Io { path: pending, source: e }),
+            Err(e) => {
+                return Err(DeltaError::Io {
+                    path: pending,
+                    source: e,
+                })
+            }
         }
         let _ = std::fs::remove_file(&pending);
         let _ = std::fs::remove_file(self.meta.join(format!("{PENDING}.tmp")));
@@ -553,7 +570,7 @@ impl DeltaOutput {
             }
         }
         let mut manifest = plan.manifest.clone();
-        let tables: serde_json::Map<String, Value> = plan
+        let mut tables: serde_json::Map<String, Value> = plan
             .tables
             .iter()
             .map(|t| {
@@ -570,11 +587,28 @@ impl DeltaOutput {
                 )
             })
             .collect();
+        // Tables the run did not touch keep their version: the manifest names every table, so
+        // it is one consistent snapshot of the whole output.
+        for t in existing_tables(&self.root) {
+            if tables.contains_key(&t) {
+                continue;
+            }
+            if let Some((v, _)) = block_on(table_state(&self.root.join(&t)))? {
+                versions.insert(t.clone(), v);
+                tables.insert(
+                    t.clone(),
+                    serde_json::json!({"path": t, "delta_version": v, "unchanged": true}),
+                );
+            }
+        }
         manifest["commit"]["tables"] = Value::Object(tables);
         let mp = self.meta.join("log").join(log_name(plan.version));
         let body = serde_json::to_vec_pretty(&manifest).expect("manifest is JSON");
         // Written whole to a temporary name, then linked: a reader never sees half a manifest.
-        let tmp = self.meta.join("log").join(format!("{}.tmp", log_name(plan.version)));
+        let tmp = self
+            .meta
+            .join("log")
+            .join(format!("{}.tmp", log_name(plan.version)));
         let _ = std::fs::remove_file(&tmp);
         fsx::write_new_synced(&tmp, &body).map_err(io(&tmp))?;
         match std::fs::hard_link(&tmp, &mp) {
@@ -587,7 +621,12 @@ impl DeltaOutput {
                     path: mp,
                 });
             }
-            Err(e) => return Err(DeltaError::Io { path: mp, source: e }),
+            Err(e) => {
+                return Err(DeltaError::Io {
+                    path: mp,
+                    source: e,
+                })
+            }
         }
         let _ = std::fs::remove_file(&tmp);
         fsx::sync_dir(&self.meta.join("log"))?;
@@ -630,7 +669,9 @@ impl DeltaOutput {
             let dir = self.root.join(&table);
             let loaded = if dir.join("_delta_log").is_dir() {
                 let t = block_on(async {
-                    DeltaTableBuilder::from_valid_uri(table_uri(&dir))?.load().await
+                    DeltaTableBuilder::from_valid_uri(table_uri(&dir))?
+                        .load()
+                        .await
                 });
                 match t {
                     Ok(t) => Some(t),
@@ -668,7 +709,9 @@ impl DeltaOutput {
                     )
                 }
                 None => {
-                    let Some((rel, _)) = written.first() else { continue };
+                    let Some((rel, _)) = written.first() else {
+                        continue;
+                    };
                     let (_, pv) = split_partition(rel);
                     let pb: Vec<String> = pv.into_iter().map(|(k, _)| k).collect();
                     (delta_schema(&table, &parts[*rel])?, pb, None, vec![])
@@ -688,8 +731,8 @@ impl DeltaOutput {
                     let stem = f.file_stem().expect("a file name").to_string_lossy();
                     let name = format!("{stem}-{run_id}-{token}.parquet");
                     let in_table = rel
-                        .strip_prefix(&table)
-                        .unwrap_or(rel)
+                        .strip_prefix(table.as_str())
+                        .unwrap_or(rel.as_str())
                         .trim_start_matches('/')
                         .to_string();
                     let path = format!("{in_table}/{name}");
@@ -750,8 +793,11 @@ impl DeltaOutput {
         let pending = self.meta.join(PENDING);
         let tmp = self.meta.join(format!("{PENDING}.tmp"));
         let _ = std::fs::remove_file(&tmp);
-        fsx::write_new_synced(&tmp, &serde_json::to_vec_pretty(&plan).expect("plan is JSON"))
-            .map_err(io(&tmp))?;
+        fsx::write_new_synced(
+            &tmp,
+            &serde_json::to_vec_pretty(&plan).expect("plan is JSON"),
+        )
+        .map_err(io(&tmp))?;
         std::fs::rename(&tmp, &pending).map_err(io(&pending))?;
         fsx::sync_dir(&self.meta)?;
         fault::point("delta:planned").map_err(io(&pending))?;
@@ -778,11 +824,12 @@ impl DeltaOutput {
         fsx::sync_dir(&self.meta)?;
         fsx::remove_tree(&run_dir)?;
         fault::point("delta:done").map_err(io(&self.meta))?;
-        *manifest = serde_json::from_slice(&std::fs::read(&mp).map_err(io(&mp))?)
-            .map_err(|e| DeltaError::Corrupt {
+        *manifest = serde_json::from_slice(&std::fs::read(&mp).map_err(io(&mp))?).map_err(|e| {
+            DeltaError::Corrupt {
                 path: mp.clone(),
                 message: e.to_string(),
-            })?;
+            }
+        })?;
         Ok(DeltaCommitted {
             version,
             manifest: mp,
@@ -948,7 +995,10 @@ mod tests {
         assert_eq!(keep.unwrap().len(), phys.fields().len());
         let (same, keep) = physical_schema("rejects/date=D", &crate::schema::reject_schema());
         assert!(keep.is_none());
-        assert_eq!(same.fields().len(), crate::schema::reject_schema().fields().len());
+        assert_eq!(
+            same.fields().len(),
+            crate::schema::reject_schema().fields().len()
+        );
     }
 
     #[test]
@@ -956,14 +1006,21 @@ mod tests {
         let s = delta_schema("signals", &crate::schema::signal_schema()).unwrap();
         let names: Vec<&str> = s.fields().map(|f| f.name().as_str()).collect();
         let contract = crate::schema::signal_schema();
-        let want: Vec<&str> = contract.fields().iter().map(|f| f.name().as_str()).collect();
+        let want: Vec<&str> = contract
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         assert_eq!(&names[..want.len()], &want[..]);
         assert_eq!(names.last(), Some(&"date"));
     }
 
     #[test]
     fn percent_decoding() {
-        assert_eq!(decode("date=2026-11-14/a%20b.parquet"), "date=2026-11-14/a b.parquet");
+        assert_eq!(
+            decode("date=2026-11-14/a%20b.parquet"),
+            "date=2026-11-14/a b.parquet"
+        );
         assert_eq!(decode("x%2"), "x%2");
     }
 }
