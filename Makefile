@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps clean fuzz install test-install bench-shards
+.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps delta-reader-deps clean fuzz install test-install bench-shards
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -73,7 +73,21 @@ $(MOTO_STAMP): $(TORCH_STAMP)
 
 moto-deps: $(MOTO_STAMP)
 
-test: $(TORCH_STAMP) report-deps reader-deps spark-deps moto-deps
+# tests/delta.rs reads the Delta tables with the `deltalake` package, Polars and DuckDB's delta
+# extension (PyPI duckdb-ext-delta ships it: nothing is downloaded at run time). A venv of their
+# own: current pyarrow needs numpy 2, which the torch venv does not have.
+DELTA_VENV := build/delta-readers
+DELTA_STAMP := $(DELTA_VENV)/.delta-readers-1
+$(DELTA_STAMP):
+	@mkdir -p build
+	($(PYTHON) -m venv $(DELTA_VENV) && $(DELTA_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	  deltalake==1.6.6 pyarrow==26.0.1 polars==2.1.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 && touch $@) || \
+	  echo "note: deltalake/polars/duckdb-ext-delta not installed; the Delta reader checks will be skipped"
+
+delta-reader-deps: $(DELTA_STAMP)
+
+
+test: $(TORCH_STAMP) report-deps reader-deps spark-deps moto-deps delta-reader-deps
 	cargo test --profile $(PROFILE) --locked
 	$(MAKE) --no-print-directory test-install
 

@@ -839,6 +839,10 @@ pub fn partitions(table_dir: &Path) -> anyhow::Result<Vec<(NaiveDate, PathBuf)>>
             v.push((d, e.path()));
         }
     }
+    // A Delta table keeps replaced files until vacuumed: only partitions with live files count.
+    if let Some(live) = crate::publish::delta::visible_files(table_dir)? {
+        v.retain(|(_, dir)| live.iter().any(|f| f.starts_with(dir)));
+    }
     v.sort();
     Ok(v)
 }
@@ -863,6 +867,9 @@ pub fn read_parquet_dir(dir: &Path) -> anyhow::Result<Vec<RecordBatch>> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+    }
+    if let Some(live) = crate::publish::delta::visible_files(dir)? {
+        files.retain(|f| live.contains(f));
     }
     files.sort();
     let mut out = Vec::new();

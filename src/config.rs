@@ -155,6 +155,8 @@ pub struct PipelineFile {
     pub limits: LimitsSection,
     #[serde(default)]
     pub privacy: PrivacySection,
+    #[serde(default)]
+    pub output: OutputSection,
 }
 
 // ---- Input limits and per-source reading options (hostile-input issue) ----
@@ -309,6 +311,8 @@ pub struct Plan {
     pub config_hash: String,
     /// Guard rails checked before the commit (see [`GuardPlan`]).
     pub guard: GuardPlan,
+    /// `[output] format`: plain Hive Parquet (default) or Delta tables.
+    pub output_format: OutputFormat,
 }
 
 // ---- Output commit and guard rails (issue 10) -------------------------------------------------
@@ -335,6 +339,35 @@ impl GuardPlan {
             }
         }
         Ok(g)
+    }
+}
+
+/// `[output]`: how the tables are written (the location stays `[pipeline] output` / `--out`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    /// "parquet" (default: a Hive-partitioned Parquet tree) or "delta" (one Delta table per table).
+    pub format: Option<String>,
+}
+
+/// The table format of a run's output ([`crate::publish::delta`] for Delta).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    #[default]
+    Parquet,
+    Delta,
+}
+
+impl OutputFormat {
+    fn parse(v: Option<&str>) -> Result<OutputFormat, String> {
+        match v.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("parquet") => Ok(OutputFormat::Parquet),
+            Some("delta") => Ok(OutputFormat::Delta),
+            Some(other) => Err(format!(
+                "[output] format = {other:?} is not a table format pulso writes: write format = \"parquet\" (Hive-partitioned Parquet, the default) or format = \"delta\" (Delta Lake tables)"
+            )),
+        }
     }
 }
 
@@ -612,6 +645,14 @@ impl Plan {
                 .unwrap_or(1),
         };
         let guard = GuardPlan::build(&file).map_err(&invalid)?;
+        let output_format = OutputFormat::parse(file.output.format.as_deref()).map_err(&invalid)?;
+        if output_format == OutputFormat::Delta && crate::storage::is_url_path(&out) {
+            return Err(invalid(format!(
+                "[output] format = \"delta\" writes to a local folder only; {} is an object-store URL: \
+                 use format = \"parquet\" there (its commit is a put-if-absent manifest) or a local --out",
+                out.display()
+            )));
+        }
 
         let services = ServicePlan::build(&file, &base).map_err(&invalid)?;
 
@@ -640,6 +681,7 @@ impl Plan {
             internal_text,
             config_hash,
             guard,
+            output_format,
         })
     }
 

@@ -268,6 +268,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         }
         None => {
             let mut sink = SinkConfig::new(&plan.out, plan.date, &run_id, &model_name)
+                .format(plan.output_format)
                 .build()
                 .context("cannot prepare the output")?;
             sink.declare_standard_partitions();

@@ -8,6 +8,8 @@
 //! Writers are opened lazily per partition (xsv style), flushed by size, rolled to a new
 //! `part-NNNNN.parquet` every [`SinkConfig::file_rows`] rows, and closed explicitly.
 
+use crate::config::OutputFormat;
+use crate::publish::delta::{self, DeltaError, DeltaOutput};
 use crate::publish::target::Target;
 use crate::publish::{fault, CommitError, Committed};
 use crate::record::{Reject, Segment, Signal};
@@ -37,6 +39,8 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Commit(#[from] CommitError),
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
     #[error("{path} already exists: every run needs a new run id")]
     RunIdTaken { path: PathBuf },
 }
@@ -61,6 +65,8 @@ pub struct SinkConfig {
     pub max_buffer_bytes: usize,
     /// Start a new part file after this many rows.
     pub file_rows: usize,
+    /// Plain Hive Parquet or Delta tables ([`crate::publish::delta`]).
+    pub format: OutputFormat,
 }
 
 impl SinkConfig {
@@ -78,7 +84,12 @@ impl SinkConfig {
             row_group_rows: 64 * 1024,
             max_buffer_bytes: 64 << 20,
             file_rows: 1_000_000,
+            format: OutputFormat::Parquet,
         }
+    }
+    pub fn format(mut self, format: OutputFormat) -> Self {
+        self.format = format;
+        self
     }
     pub fn file_rows(mut self, n: usize) -> Self {
         self.file_rows = n.max(1);
@@ -91,7 +102,10 @@ impl SinkConfig {
 
     /// Takes the output lock, clears leftovers of crashed runs and creates the run's folder.
     pub fn build(self) -> Result<Sink, SinkError> {
-        let output = Target::open(&self.out)?;
+        let output = match self.format {
+            OutputFormat::Parquet => Dest::Hive(Target::open(&self.out)?),
+            OutputFormat::Delta => Dest::Delta(DeltaOutput::open(&self.out)?),
+        };
         let staging = output.run_dir(&self.run_id);
         if staging.exists() {
             // Never write into a committed version's tree.
@@ -103,6 +117,7 @@ impl SinkConfig {
             staging,
             parts: BTreeMap::new(),
             finished: BTreeMap::new(),
+            schemas: BTreeMap::new(),
             output,
             committed: false,
         })
@@ -117,6 +132,8 @@ struct PartWriter {
     max_buffer_bytes: usize,
     file_rows: usize,
     writer: Option<(ArrowWriter<File>, PathBuf)>,
+    /// Columns stored in the file (Delta files leave the partition columns out).
+    keep: Option<Vec<usize>>,
     rows_in_file: usize,
     files: usize,
     rows: u64,
@@ -132,6 +149,13 @@ impl PartWriter {
             let room = self.file_rows - self.rows_in_file;
             let n = room.min(batch.num_rows() - offset);
             let slice = batch.slice(offset, n);
+            let slice = match &self.keep {
+                Some(k) => slice.project(k).map_err(|e| SinkError::Parquet {
+                    path: self.dir.clone(),
+                    source: e.into(),
+                })?,
+                None => slice,
+            };
             let (w, path) = self.writer.as_mut().expect("opened by roll");
             fault::point("write:batch").map_err(io(path))?;
             w.write(&slice).map_err(|source| SinkError::Parquet {
@@ -198,8 +222,44 @@ pub struct Sink {
     parts: BTreeMap<String, PartWriter>,
     /// Closed partitions → rows.
     finished: BTreeMap<String, u64>,
-    output: Target,
+    /// Partition dir → logical schema (the Parquet contract, partition columns included).
+    schemas: BTreeMap<String, SchemaRef>,
+    output: Dest,
     committed: bool,
+}
+
+/// Where a run is published: a versioned Hive tree (local folder or object store) or Delta
+/// tables (local folder).
+enum Dest {
+    Hive(Target),
+    Delta(DeltaOutput),
+}
+
+impl Dest {
+    fn current_manifest(&self) -> Option<serde_json::Value> {
+        match self {
+            Dest::Hive(o) => o.current_manifest(),
+            Dest::Delta(o) => o.current_manifest(),
+        }
+    }
+    fn run_dir(&self, run_id: &str) -> PathBuf {
+        match self {
+            Dest::Hive(o) => o.run_dir(run_id),
+            Dest::Delta(o) => o.run_dir(run_id),
+        }
+    }
+    fn history_root(&self, out: &Path) -> PathBuf {
+        match self {
+            Dest::Hive(o) => o.history_root(out),
+            Dest::Delta(_) => out.to_path_buf(),
+        }
+    }
+    fn discard(&self, run_id: &str) {
+        match self {
+            Dest::Hive(o) => o.discard(run_id),
+            Dest::Delta(o) => o.discard(run_id),
+        }
+    }
 }
 
 /// What a commit published.
@@ -232,9 +292,17 @@ impl Sink {
             ]))
             .build();
         let (max_buffer_bytes, file_rows) = (self.cfg.max_buffer_bytes, self.cfg.file_rows);
+        self.schemas
+            .entry(rel.clone())
+            .or_insert_with(|| schema.clone());
+        let (schema, keep) = match self.cfg.format {
+            OutputFormat::Delta => delta::physical_schema(&rel, &schema),
+            OutputFormat::Parquet => (schema, None),
+        };
         self.parts.entry(rel).or_insert_with(|| PartWriter {
             dir,
             schema,
+            keep,
             props,
             max_buffer_bytes,
             file_rows,
@@ -341,10 +409,20 @@ impl Sink {
         let rows = std::mem::take(&mut self.finished);
         let replaced = rows.keys().cloned().collect();
         let date = self.cfg.date.format("%Y-%m-%d").to_string();
-        let c: Committed = match self
-            .output
-            .commit(&self.cfg.run_id, &date, &replaced, manifest)
-        {
+        let output = match &mut self.output {
+            Dest::Hive(o) => o,
+            Dest::Delta(o) => {
+                let schemas = std::mem::take(&mut self.schemas);
+                let c = o.commit(&self.cfg.run_id, &date, &schemas, manifest)?;
+                self.committed = true;
+                return Ok(Published {
+                    partitions: rows,
+                    manifest: c.manifest,
+                    version: c.version,
+                });
+            }
+        };
+        let c: Committed = match output.commit(&self.cfg.run_id, &date, &replaced, manifest) {
             Ok(c) => c,
             Err(e @ CommitError::Durability { .. }) => {
                 self.committed = true;

@@ -23,6 +23,7 @@
 //! one are removed afterwards; a version's folder is removed only when `current` no longer points
 //! at it nor at its successor.
 
+pub mod delta;
 pub mod fault;
 mod fsx;
 pub mod guard;
@@ -66,6 +67,8 @@ pub enum CommitError {
     },
     #[error("{path} is a real folder written by an older pulso and this file system cannot swap it for a symlink atomically; move the old output away or pass another --out")]
     Legacy { path: PathBuf },
+    #[error("{path} holds Delta tables (written with [output] format = \"delta\"); set that format in the pipeline file again, or pass another --out for plain Parquet")]
+    DeltaLayout { path: PathBuf },
     #[error("{path}: the committed version cannot be read: {message}; restore _pulso/ from a backup or start a new --out")]
     Corrupt { path: PathBuf, message: String },
     /// An object-store output (see [`remote`]).
@@ -136,6 +139,10 @@ pub fn committed(out: &Path) -> Result<Option<Committed>, CommitError> {
 /// (so a commit during a long read cannot mix versions), or `out` itself when it holds no
 /// versions (an older layout). `pulso report` reads through this.
 pub fn read_root(out: &Path) -> PathBuf {
+    if delta::pin_committed(out) {
+        // Delta tables: the readers filter each table's files by the manifest's versions.
+        return out.to_path_buf();
+    }
     match committed(out) {
         Ok(Some(c)) => c.dir,
         _ => out.to_path_buf(),
@@ -195,6 +202,9 @@ impl Output {
             .open(&lock_path)
             .map_err(io(&lock_path))?;
         lock_exclusive(&lock, &lock_path)?;
+        if delta::is_delta_output(root) {
+            return Err(CommitError::DeltaLayout { path: root.into() });
+        }
         {
             use std::io::Write;
             let _ = lock.set_len(0);
