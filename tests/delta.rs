@@ -441,9 +441,15 @@ fn two_nights_and_a_rerun_match_plain_parquet_and_time_travel() {
         .output();
     let o = match o {
         Ok(o) if o.status.success() => o,
-        other => {
+        // Only a missing reader venv is a skip; a reader script that runs and fails is a failure.
+        Ok(o) => panic!(
+            "{} tests/py/read_delta.py failed:\n{}",
+            py.display(),
+            text(&o)
+        ),
+        Err(e) => {
             eprintln!(
-                "SKIPPED Delta readers: {} did not run ({other:?}); `make test` installs deltalake, polars and duckdb-ext-delta",
+                "SKIPPED Delta readers: {} cannot be started ({e}); `make test` installs deltalake, polars and duckdb-ext-delta",
                 py.display()
             );
             return;
