@@ -45,7 +45,7 @@ report-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
 	  echo "note: chromium not installed; the HTML rendering test will be skipped"; }
 
-# DuckDB, pyarrow and Polars read the output in tests/commit.rs (as a data team would).
+# DuckDB, pyarrow and Polars read the output in tests/it/commit.rs (as a data team would).
 READERS_STAMP := $(VENV)/.readers-1
 $(READERS_STAMP): $(TORCH_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check duckdb pyarrow polars && touch $@ || \
@@ -53,7 +53,7 @@ $(READERS_STAMP): $(TORCH_STAMP)
 
 reader-deps: $(READERS_STAMP)
 
-# PySpark for tests/spark.rs (Spark local mode), with the pandas it imports and a pyarrow that also
+# PySpark for tests/it/spark.rs (Spark local mode), with the pandas it imports and a pyarrow that also
 # works beside the numpy 1.26 pin of benches/ and models/train/; Java 17 from Debian when missing.
 SPARK_STAMP := $(VENV)/.spark-1
 $(SPARK_STAMP): $(TORCH_STAMP) $(READERS_STAMP)
@@ -65,7 +65,7 @@ spark-deps: $(SPARK_STAMP)
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) || \
 	  echo "note: Java not installed; the Spark local-mode test will be skipped"; }
 
-# An S3-compatible server on 127.0.0.1 for tests/s3.rs (object-store outputs, killed runs, races).
+# An S3-compatible server on 127.0.0.1 for tests/it/s3.rs (object-store outputs, killed runs, races).
 MOTO_STAMP := $(VENV)/.moto-server-1
 $(MOTO_STAMP): $(TORCH_STAMP)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.0.14' && touch $@ || \
@@ -73,7 +73,7 @@ $(MOTO_STAMP): $(TORCH_STAMP)
 
 moto-deps: $(MOTO_STAMP)
 
-# tests/delta.rs reads the Delta tables with the `deltalake` package, Polars and DuckDB's delta
+# tests/it/delta.rs reads the Delta tables with the `deltalake` package, Polars and DuckDB's delta
 # extension (PyPI duckdb-ext-delta ships it: nothing is downloaded at run time). A venv of their
 # own: current pyarrow needs numpy 2, which the torch venv does not have.
 DELTA_VENV := build/delta-readers

@@ -11,7 +11,7 @@
 * tokenizer.json with "padding": null (the Rust side pads per batch with a mask), truncation 128
 * tokenizer_config.json / special_tokens_map.json (/ vocab.txt for WordPiece) (AutoTokenizer works)
 * tests/fixtures/<name>_expected.json (when --out is under models/): transformers' probabilities
-  for a fixed set of texts, which tests/shipped_model.rs checks pulso against (1e-4), and the
+  for a fixed set of texts, which tests/it/shipped_model.rs checks pulso against (1e-4), and the
   token ids of a few hundred validation and unusual texts (tokenizer parity, Rust vs Python)
 """
 import argparse
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 ID2LABEL = {0: "negative", 1: "neutral", 2: "positive"}
 
 
-# Texts for tests/shipped_model.rs: pt/es/en, short and long (one past 128 tokens), emoji, mixed.
+# Texts for tests/it/shipped_model.rs: pt/es/en, short and long (one past 128 tokens), emoji, mixed.
 REFERENCE_TEXTS = [
     "Péssimo atendimento, nunca mais compro nessa loja",
     "Amei o produto, chegou antes do prazo! 😍",

@@ -41,7 +41,7 @@ pub struct Network {
 /// `fused` (pulso's own with fused attention) or `explicit` (pulso's own, attention as separate
 /// ops). int8 always uses pulso's own. rust-bert's is the default because with pulso's own a
 /// text's probabilities moved in the 5th decimal with the number of texts in its batch, which broke
-/// the shard-equality tests (tests/shards.rs); pulso's own is opt-in until that is fixed.
+/// the shard-equality tests (tests/it/shards.rs); pulso's own is opt-in until that is fixed.
 pub fn forward_choice() -> Option<Attention> {
     match std::env::var("PULSO_FORWARD").as_deref().map(str::trim) {
         Ok("rust-bert") | Ok("rustbert") => None,

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the hostile-input corpus (tests/hostile/cases/*). Run from the repository root after
 editing a case; the generated files are committed. Each case: input files, pipeline.toml and
-case.toml (what the run must produce). tests/hostile.rs runs them all with the real binary."""
+case.toml (what the run must produce). tests/it/hostile.rs runs them all with the real binary."""
 import json, os, shutil
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cases")

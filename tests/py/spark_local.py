@@ -1,6 +1,6 @@
 """Spark local-mode test of deploy/spark: pulso_spark.score through mapInArrow against plain `pulso score`.
 
-Run by tests/spark.rs (and by hand: python tests/py/spark_local.py --pulso target/ci/pulso
+Run by tests/it/spark.rs (and by hand: python tests/py/spark_local.py --pulso target/ci/pulso
 --model models/pulso-mini --workdir /tmp/x). Asserts, then prints one JSON line of facts and
 timings on stdout.
 

@@ -1,7 +1,6 @@
 //! Enrichment and aggregates with hand-computed answers (no model: signals are built directly).
 
-#[path = "fixtures/insights/support.rs"]
-mod support;
+use crate::common::support;
 
 use arrow::array::{Array, BooleanArray, Date32Array, Float64Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;

@@ -2,7 +2,7 @@
 //! really int8 (the probabilities move), plus the plan syntax and the non-BERT error.
 //!
 //! Reference: the Hugging Face probabilities in `tests/fixtures/<model>_expected.json` (the 12
-//! cases; fp32 pulso equals them to 1e-4, see tests/shipped_model.rs) and pulso's own fp32 labels
+//! cases; fp32 pulso equals them to 1e-4, see tests/it/shipped_model.rs) and pulso's own fp32 labels
 //! on the few hundred validation texts stored there for tokenizer parity.
 //!
 //! Tolerance: on the 12 reference cases every int8 label equals transformers' fp32 label and every
@@ -10,8 +10,7 @@
 //! with fp32 (measured: see the model card's precision section), and at least one probability
 //! differs from fp32 by more than 1e-4 (otherwise int8 was not used).
 
-mod common;
-use common::{floats, max_diff};
+use crate::common::{floats, max_diff};
 use pulso::model::fast::Int8Plan;
 use pulso::model::{Classifier, LoadOptions};
 use serde_json::Value;

@@ -2,12 +2,11 @@
 //! headless-Chromium render (skipped with a message when Chromium is not installed).
 //!
 //! A render of this test's synthetic output:
-//!   PULSO_DEMO_DIR=/tmp/x cargo test --release --test report_html -- --nocapture chromium
+//!   PULSO_DEMO_DIR=/tmp/x cargo test --release --test it report_html::chromium -- --nocapture
 //! writes report-demo.html and report-demo.png there (needs `apt-get install -y chromium`). The
 //! README screenshots are of `make demo`'s report instead (see README "What marketing and HR read").
 
-#[path = "fixtures/insights/support.rs"]
-mod support;
+use crate::common::support;
 
 use pulso::aggregate::AggregateConfig;
 use pulso::enrich::{EnrichConfig, Enricher};

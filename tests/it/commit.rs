@@ -11,16 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::night::{assert_same, batches, copy_dir, ok, rows_of, text, tiny_model, write_inputs};
+use crate::common::night::{
+    assert_same, batches, copy_dir, ok, rows_of, text, tiny_model, write_inputs,
+};
 
 /// Each row as `col=value|…`, without `run_id` (differs between runs).
 fn row_strings(b: &RecordBatch) -> Vec<String> {
-    common::night::row_strings_without(b, &["run_id"])
+    crate::common::night::row_strings_without(b, &["run_id"])
 }
 
 fn wait_for(p: &Path, child: &mut std::process::Child) {
-    common::night::wait_until_exists(p, child, Duration::from_secs(120));
+    crate::common::night::wait_until_exists(p, child, Duration::from_secs(120));
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
@@ -32,7 +33,7 @@ fn fixture() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(
         d.path().join("pipeline.toml"),
-        common::night::pipeline("commit-fixture", "out", "data"),
+        crate::common::night::pipeline("commit-fixture", "out", "data"),
     )
     .unwrap();
     d

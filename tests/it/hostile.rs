@@ -7,8 +7,6 @@
 //! that did not. `PULSO_HOSTILE_BIN=/path/to/pulso` runs the corpus against another build (used to
 //! count how many cases the code before a fix passed).
 
-mod common;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit};
 use serde::Deserialize;
@@ -227,7 +225,7 @@ fn write_parquet(kind: &str, path: &Path) {
 }
 
 fn batches_under(dir: &Path) -> Vec<RecordBatch> {
-    common::read_parquet_tree(dir)
+    crate::common::read_parquet_tree(dir)
 }
 
 /// A cell as text: strings as is, timestamps as RFC 3339 UTC, null as "".
@@ -280,7 +278,7 @@ fn run_case(case_dir: &Path) -> Result<(), String> {
     match c.command.as_str() {
         "run" => {
             // Each case is a handful of records, many of them rejected on purpose: the per-source
-            // reject-ratio guard (tests/commit.rs covers it) would fail most runs before the
+            // reject-ratio guard (tests/it/commit.rs covers it) would fail most runs before the
             // readers' behaviour could be checked, so it is overridden here.
             args.extend(
                 [

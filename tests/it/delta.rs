@@ -10,13 +10,12 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
-use common::night::{assert_same, batches, copy_dir, ok, text, write_inputs, Content};
+use crate::common::night::{assert_same, batches, copy_dir, ok, text, write_inputs, Content};
 
 /// Each row as `col=value|…`, without `run_id` (differs between runs) and `segment` (a partition
 /// column: in the path of a Delta file, in both the path and the file of a plain one).
 fn row_strings(b: &RecordBatch) -> Vec<String> {
-    common::night::row_strings_without(b, &["run_id", "segment"])
+    crate::common::night::row_strings_without(b, &["run_id", "segment"])
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
@@ -26,7 +25,7 @@ const D1: &str = "2026-11-14";
 /// A temp dir with the pipeline, writing Delta tables (`delta`) or plain Parquet.
 fn fixture(delta: bool) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    let mut p = common::night::pipeline("commit-fixture", "out", "data");
+    let mut p = crate::common::night::pipeline("commit-fixture", "out", "data");
     if delta {
         p.push_str("\n[output]\nformat = \"delta\"\n");
     }

@@ -9,6 +9,7 @@ use serde_json::Value;
 use std::path::Path;
 
 pub mod night;
+pub mod support;
 
 /// Every record batch of every `.parquet` file under `dir` (recursively, following the entry
 /// symlinks of a committed output; `_staging` folders are skipped).

@@ -15,16 +15,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::night::{assert_same, night_files, ok, rows_of, text};
+use crate::common::night::{assert_same, night_files, ok, rows_of, text};
 
 /// Each row as `col=value|…`, without `run_id` (differs between runs).
 fn row_strings(b: &RecordBatch) -> Vec<String> {
-    common::night::row_strings_without(b, &["run_id"])
+    crate::common::night::row_strings_without(b, &["run_id"])
 }
 
 fn wait_for(p: &Path, child: &mut Child) {
-    common::night::wait_until_exists(p, child, Duration::from_secs(180));
+    crate::common::night::wait_until_exists(p, child, Duration::from_secs(180));
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
@@ -152,7 +151,7 @@ fn remote(url: &str) -> Remote {
     storage::remote(url).unwrap()
 }
 
-// ---- inputs (the same shape as tests/commit.rs) ------------------------------------------------
+// ---- inputs (the night of tests/it/common/night.rs) -------------------------------------------
 
 /// Uploads night `night`'s inputs under `prefix` (`files` files per source, `rows` rows each).
 fn upload_inputs(prefix: &str, night: usize, files: usize, rows: usize) {
@@ -171,7 +170,7 @@ fn pipelines(bucket: &str, out: &str) -> tempfile::TempDir {
     for night in 0..3 {
         std::fs::write(
             d.path().join(format!("p{night}.toml")),
-            common::night::pipeline("s3-fixture", out, &format!("{bucket}/in/n{night}")),
+            crate::common::night::pipeline("s3-fixture", out, &format!("{bucket}/in/n{night}")),
         )
         .unwrap();
     }

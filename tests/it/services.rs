@@ -5,8 +5,7 @@
 //! NPS by hand; a suppressed cell that subtraction cannot recover; two nights over one week that
 //! cannot be differenced (engagement_weekly too).
 
-#[path = "fixtures/insights/support.rs"]
-mod support;
+use crate::common::support;
 
 use arrow::array::{Array, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use pulso::aggregate::{self, AggregateConfig, TopicStat, ENGAGEMENT_WEEKLY};

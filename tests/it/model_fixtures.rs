@@ -5,8 +5,7 @@
 //! input ids, the truncation flag and the class probabilities of every case run alone, plus one
 //! right-padded batch of all cases.
 
-mod common;
-use common::{floats, max_diff};
+use crate::common::{floats, max_diff};
 use pulso::model::{Classifier, LabelScheme, LoadOptions};
 use pulso::record::Sentiment;
 use pulso::score::{PrecisionChoice, ScorerConfig, Tuning};
@@ -437,7 +436,7 @@ fn cuda_forced_without_gpu_is_a_clear_error() {
 ///
 /// ```text
 /// PULSO_BENCH_MODEL=models/pulso-mini PULSO_BENCH_N=2000 PULSO_BENCH_THREADS=2 \
-///   cargo test --release --test model_fixtures bench_scorer -- --ignored --nocapture
+///   cargo test --release --test it model_fixtures::bench_scorer -- --ignored --nocapture
 /// ```
 /// Texts: the UCI labelled sentences and SST-2 pt from `../shared/data` when present, else the fixture
 /// cases repeated. Prints records/s for each replicas × threads split and precision given in

@@ -3,8 +3,6 @@
 //! Covers every input format, routing rule and reject reason, checks that input rows =
 //! signals + rejects, and reads the Parquet back.
 
-mod common;
-
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use std::collections::BTreeMap;
@@ -37,7 +35,7 @@ fn text(o: &Output) -> String {
 }
 
 fn read_dir_batches(dir: &Path) -> Vec<RecordBatch> {
-    common::read_parquet_tree(dir)
+    crate::common::read_parquet_tree(dir)
 }
 
 fn strings(batches: &[RecordBatch], col: &str) -> Vec<String> {

@@ -195,7 +195,7 @@ fn broken_pipe_is_not_an_error() {
 ///
 /// ```text
 /// PULSO_EVAL_MODEL=models/pulso-mini PULSO_EVAL_FILE=build/eval/xlmt_en_val.jsonl \
-///   cargo test --release --test eval_cli eval_file -- --ignored --nocapture
+///   cargo test --release --test it eval_cli::eval_file -- --ignored --nocapture
 /// ```
 #[test]
 #[ignore]

@@ -2,8 +2,6 @@
 //! `internal_service_weekly` recomputed from the published signals must match the table, every
 //! suppression must be justified, and `pulso report` must show the internal-services section.
 
-mod common;
-
 use arrow::array::{
     Array, AsArray, BooleanArray, Float64Array, Int64Array, ListArray, RecordBatch, StringArray,
     StructArray,
@@ -22,7 +20,7 @@ fn root() -> PathBuf {
 }
 
 fn read_batches(dir: &Path) -> Vec<RecordBatch> {
-    common::read_parquet_tree(dir)
+    crate::common::read_parquet_tree(dir)
 }
 
 fn strc<'a>(b: &'a RecordBatch, c: &str) -> &'a StringArray {

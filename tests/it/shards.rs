@@ -11,17 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::night::{ok, rows_of as rows, text, tiny_model};
+use crate::common::night::{ok, rows_of as rows, text, tiny_model};
 
 /// Each row as `col=value|…`, every column.
 fn row_strings(b: &RecordBatch) -> Vec<String> {
-    common::night::row_strings_without(b, &[])
+    crate::common::night::row_strings_without(b, &[])
 }
 
 /// Waits until `p` exists (the fault point was reached) or the child exits.
 fn wait_for(p: &Path, child: &mut std::process::Child) {
-    common::night::wait_until_exists(p, child, Duration::from_secs(120));
+    crate::common::night::wait_until_exists(p, child, Duration::from_secs(120));
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");

@@ -9,8 +9,7 @@
 //!   normaliser read the same way in Rust);
 //! * `pulso score` and `pulso eval` with no `--model` find the default from any working directory.
 
-mod common;
-use common::{floats, max_diff};
+use crate::common::{floats, max_diff};
 use pulso::model::{Classifier, LoadOptions};
 use serde_json::Value;
 use std::io::Write;
