@@ -1037,15 +1037,33 @@ fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
             .unwrap();
     }
 
-    // The retried shard 1 replaces its killed attempt and, last to finish, commits the run.
+    // Another commit of the run holds the claim: `pulso commit` exits 2 saying so.
+    let claim = r.path(&format!("_pulso/staging/{SHARD_RUN}/commit-claim.json"));
+    r.put(&claim, br#"{"holder": "pid 1 on elsewhere"}"#.to_vec())
+        .unwrap();
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("being committed by another process") && e.contains("pid 1 on elsewhere"),
+        "{e}"
+    );
+    assert!(visible(&out) == before, "the previous version is untouched");
+
+    // The retried shard 1 replaces its killed attempt and, last to finish, commits the run,
+    // taking over the claim once it has not been renewed for the (here 1 s) claim lifetime.
+    std::thread::sleep(Duration::from_millis(1100));
     let o = shard_cmd(dir.path(), 0, D1, &out, "1/3")
         .arg("--commit-when-complete")
+        .env("PULSO_COMMIT_CLAIM_TTL_S", "1")
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
-        e.contains(&format!("shard 2/3: took {attempt2}")) && e.contains("1 other attempt"),
+        e.contains(&format!("shard 2/3: took {attempt2}"))
+            && e.contains("1 other attempt")
+            && e.contains("taking over the commit claim"),
         "{}",
         text(&o)
     );
