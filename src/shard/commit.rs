@@ -404,10 +404,13 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     let local = scratch.join(run_id);
     std::fs::create_dir_all(&local)
         .with_context(|| format!("cannot create {}", local.display()))?;
-    st.fetch(&local, true)?;
+    // One listing: the attempts checked are the attempts downloaded.
+    let listing = st.list()?;
+    let picked = StoreStaging::pick(&listing);
+    st.fetch(&listing, &picked, &local, true)?;
     let shown = super::remote::shown(st.url());
     let shards = load_shards(plan, &local, shown, run_id, opts.shards)?;
-    let picked = st.fetch(&local, false)?;
+    st.fetch(&listing, &picked, &local, false)?;
     let (mut outcome, manifest) = publish_shards(plan, run_id, opts, shards, started)?;
     outcome.picked = outcome
         .picked

@@ -125,47 +125,60 @@ impl StoreStaging {
         })
     }
 
-    /// Mirrors the staging area into `dest` (`dest/shard-…/attempt-…/…`): a folder per shard
-    /// folder found, in it the latest complete attempt only. With `manifests_only`, just each
+    /// Picks the latest complete attempt of each shard folder of a listing (attempt ids start with
+    /// their UTC start time).
+    pub fn pick(listing: &BTreeMap<String, BTreeMap<String, Listed>>) -> Vec<Picked> {
+        listing
+            .iter()
+            .map(|(shard, attempts)| {
+                let chosen = attempts
+                    .iter()
+                    .rev()
+                    .find(|(_, l)| l.complete)
+                    .map(|(a, _)| a.clone());
+                let complete = attempts.values().filter(|l| l.complete).count();
+                Picked {
+                    shard_dir: shard.clone(),
+                    ignored_complete: complete.saturating_sub(usize::from(chosen.is_some())),
+                    ignored_incomplete: attempts.len() - complete,
+                    attempt: chosen,
+                }
+            })
+            .collect()
+    }
+
+    /// Mirrors the picked attempts of a listing into `dest` (`dest/shard-…/attempt-…/…`): a folder
+    /// per shard folder listed, in it the picked attempt only. With `manifests_only`, just each
     /// picked attempt's manifest (enough for [`super::commit`] to check the shards); call again
-    /// without it to fetch the rest.
-    pub fn fetch(&self, dest: &Path, manifests_only: bool) -> Result<Vec<Picked>, StorageError> {
-        let mut picked = Vec::new();
-        for (shard, attempts) in self.list()? {
-            let d = dest.join(&shard);
+    /// with the same listing and picks, without it, to fetch the rest.
+    pub fn fetch(
+        &self,
+        listing: &BTreeMap<String, BTreeMap<String, Listed>>,
+        picked: &[Picked],
+        dest: &Path,
+        manifests_only: bool,
+    ) -> Result<(), StorageError> {
+        for p in picked {
+            let d = dest.join(&p.shard_dir);
             std::fs::create_dir_all(&d).map_err(|source| StorageError::Io {
                 path: d.clone(),
                 source,
             })?;
-            // Attempt ids start with their UTC start time: the latest complete one wins.
-            let chosen = attempts
-                .iter()
-                .rev()
-                .find(|(_, l)| l.complete)
-                .map(|(a, _)| a.clone());
-            let complete = attempts.values().filter(|l| l.complete).count();
-            picked.push(Picked {
-                shard_dir: shard.clone(),
-                ignored_complete: complete.saturating_sub(usize::from(chosen.is_some())),
-                ignored_incomplete: attempts.len() - complete,
-                attempt: chosen.clone(),
-            });
-            let Some(a) = chosen else { continue };
-            let base = self.r.path(&format!("{}/{shard}/{a}", self.rel));
-            for o in &attempts[&a].objects {
+            let Some(a) = &p.attempt else { continue };
+            let base = self.r.path(&format!("{}/{}/{a}", self.rel, p.shard_dir));
+            for o in &listing[&p.shard_dir][a].objects {
                 let Some(rel) = o.location.prefix_match(&base) else {
                     continue;
                 };
                 let rel: Vec<String> = rel.map(|p| p.as_ref().to_string()).collect();
-                let is_manifest = rel == [MANIFEST];
-                if manifests_only != is_manifest {
+                if manifests_only != (rel == [MANIFEST]) {
                     continue;
                 }
-                let local = d.join(&a).join(rel.join("/"));
-                self.r.download(&o.location, &local)?;
+                self.r
+                    .download(&o.location, &d.join(a).join(rel.join("/")))?;
             }
         }
-        Ok(picked)
+        Ok(())
     }
 
     /// Deletes every object of the run's staging folder (the claim last).
@@ -300,4 +313,91 @@ impl Drop for Claim {
 /// A local path for messages about a store key (`s3://bucket/…` as a path value).
 pub fn shown(url: String) -> PathBuf {
     PathBuf::from(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn store() -> Remote {
+        Remote {
+            url: "s3://b/out".into(),
+            root: "s3://b".into(),
+            scheme: "s3".into(),
+            store: Arc::new(object_store::memory::InMemory::new()),
+            prefix: ObjPath::from("out"),
+        }
+    }
+
+    #[test]
+    fn picks_the_latest_complete_attempt_and_mirrors_only_it() {
+        let r = store();
+        let st = StoreStaging::new(r.clone(), "night");
+        let put = |rel: &str| st.r.put(&st.path(rel), rel.as_bytes().to_vec()).unwrap();
+        // Shard 0: an old complete attempt, a newer complete one, a newest one killed mid-upload.
+        for a in ["attempt-20261114T010000Z-a", "attempt-20261114T020000Z-b"] {
+            put(&format!(
+                "shard-0000-of-0002/{a}/signals/part-00000.parquet"
+            ));
+            put(&format!("shard-0000-of-0002/{a}/{MANIFEST}"));
+        }
+        put("shard-0000-of-0002/attempt-20261114T030000Z-c/signals/part-00000.parquet");
+        // Shard 1: only a killed attempt.
+        put("shard-0001-of-0002/attempt-20261114T010000Z-d/aggregate-input.jsonl.zst");
+        assert!(!st.all_staged(2));
+        let listing = st.list().unwrap();
+        let picked = StoreStaging::pick(&listing);
+        assert_eq!(picked.len(), 2);
+        assert_eq!(
+            picked[0].attempt.as_deref(),
+            Some("attempt-20261114T020000Z-b")
+        );
+        assert_eq!(
+            (picked[0].ignored_complete, picked[0].ignored_incomplete),
+            (1, 1)
+        );
+        assert_eq!(picked[1].attempt, None);
+
+        let dest = tempfile::tempdir().unwrap();
+        st.fetch(&listing, &picked, dest.path(), true).unwrap();
+        let s0 = dest.path().join("shard-0000-of-0002");
+        assert!(s0
+            .join("attempt-20261114T020000Z-b")
+            .join(MANIFEST)
+            .is_file());
+        assert!(!s0.join("attempt-20261114T020000Z-b/signals").exists());
+        assert_eq!(std::fs::read_dir(&s0).unwrap().count(), 1);
+        assert!(dest.path().join("shard-0001-of-0002").is_dir());
+        st.fetch(&listing, &picked, dest.path(), false).unwrap();
+        assert_eq!(
+            std::fs::read(s0.join("attempt-20261114T020000Z-b/signals/part-00000.parquet"))
+                .unwrap(),
+            b"shard-0000-of-0002/attempt-20261114T020000Z-b/signals/part-00000.parquet"
+        );
+
+        put(&format!(
+            "shard-0001-of-0002/attempt-20261114T040000Z-e/{MANIFEST}"
+        ));
+        assert!(st.all_staged(2));
+        st.remove().unwrap();
+        assert!(st.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn one_claim_per_run_until_released() {
+        let st = StoreStaging::new(store(), "night");
+        let c = Claim::take(&st).unwrap();
+        match Claim::take(&st) {
+            Err(StoreStagingError::Claimed { run_id, holder, .. }) => {
+                assert_eq!(run_id, "night");
+                assert!(holder.starts_with("pid "), "{holder}");
+            }
+            other => panic!("a second claim was granted: {:?}", other.map(|_| ())),
+        }
+        c.release();
+        let c = Claim::take(&st).unwrap();
+        drop(c);
+        assert!(st.r.get(&st.path(CLAIM)).unwrap_err().is_not_found());
+    }
 }
