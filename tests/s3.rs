@@ -909,10 +909,35 @@ fn s3_three_shards_and_commit_equal_one_process_and_the_local_sharded_run() {
         );
     }
 
+    // Shard 1 run again (a pod retried late) is mid-upload while the commit runs: the commit
+    // ignores its incomplete attempt; once it finishes it sees the commit and keeps nothing.
+    let ready = dir.path().join("late.ready");
+    let mut late = shard_cmd(dir.path(), 0, D1, &out, "1/3")
+        .env("PULSO_FAULT", "shard:upload:wait")
+        .env("PULSO_FAULT_READY", &ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, &mut late);
+
     let t1 = Instant::now();
     let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
     let commit_s = t1.elapsed().as_secs_f64();
     ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1/3: took"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(&ready).unwrap();
+    let o = late.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already published"),
+        "{}",
+        text(&o)
+    );
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("3 shards"),
         "{}",

@@ -324,14 +324,24 @@ impl Stage {
         // would leave its attempt behind for good: it removes it and says so. (The commit removes
         // the staging folder after publishing, so what was written before this check is removed
         // by the commit, and what is written after it sees the commit here.)
-        if let Err(e) = refuse_committed(&self.out, &self.run_id) {
-            match &self.remote {
-                Some(_) => self.delete_uploaded(),
-                None => {
-                    let _ = std::fs::remove_dir_all(super::staging_root(&self.out, &self.run_id));
+        match refuse_committed(&self.out, &self.run_id) {
+            Err(e) if e.downcast_ref::<super::ShardError>().is_some() => {
+                // Everything left under the committed run's staging folder is an orphan.
+                match &self.remote {
+                    Some((r, _)) => {
+                        self.uploaded.clear();
+                        let _ = super::remote::StoreStaging::new(r.clone(), &self.run_id).remove();
+                    }
+                    None => {
+                        let _ =
+                            std::fs::remove_dir_all(super::staging_root(&self.out, &self.run_id));
+                    }
                 }
+                return Err(e);
             }
-            return Err(e);
+            // Cannot tell (the store did not answer): keep the staged attempt.
+            Err(e) => eprintln!("pulso: warning: shard {} is staged, but whether run {} was committed meanwhile could not be read ({e:#})", self.spec, self.run_id),
+            Ok(()) => {}
         }
         self.finished = true;
         if let Some((_, scratch)) = self.remote.take() {
