@@ -931,12 +931,12 @@ fn s3_three_shards_and_commit_equal_one_process_and_the_local_sharded_run() {
         text(&o)
     );
     std::fs::remove_file(&ready).unwrap();
-    let o = late.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let lo = late.wait_with_output().unwrap();
+    assert_eq!(lo.status.code(), Some(2), "{}", text(&lo));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("already published"),
+        String::from_utf8_lossy(&lo.stderr).contains("already published"),
         "{}",
-        text(&o)
+        text(&lo)
     );
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("3 shards"),
