@@ -16,11 +16,11 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps delta-reader-deps clean fuzz install test-install bench-shards
+.PHONY: demo test test-deps build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps delta-reader-deps clean fuzz install test-install bench-shards
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0 numpy==1.26.4
 	touch $@
 
 venv: $(TORCH_STAMP)
@@ -87,9 +87,19 @@ $(DELTA_STAMP):
 delta-reader-deps: $(DELTA_STAMP)
 
 
-test: $(TORCH_STAMP) report-deps reader-deps spark-deps moto-deps delta-reader-deps
+# The tests' outside tools (apt and pip: mostly downloads) install while cargo compiles (CPU), each
+# logged; then the suite runs. numpy is pinned with torch, so nothing the build's `import torch`
+# reads changes under it.
+test: $(TORCH_STAMP)
+	@mkdir -p build; \
+	  ( $(MAKE) --no-print-directory test-deps > build/test-deps.log 2>&1 ) & deps=$$!; \
+	  cargo test --profile $(PROFILE) --locked --no-run; built=$$?; \
+	  wait $$deps; echo "--- test dependencies (build/test-deps.log):"; cat build/test-deps.log; \
+	  exit $$built
 	cargo test --profile $(PROFILE) --locked
 	$(MAKE) --no-print-directory test-install
+
+test-deps: report-deps reader-deps spark-deps moto-deps delta-reader-deps
 
 # A folder that runs without the build tree: PREFIX/bin/pulso ($$ORIGIN rpath), PREFIX/lib (libtorch),
 # PREFIX/models/pulso-multi. INSTALL_TORCH=cpu (libtorch_cpu only, ~0.6 GB) or full (with CUDA, GPU hosts).

@@ -5,122 +5,34 @@
 //! and the next run must produce what an uninterrupted run produces.
 
 use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::night::{assert_same, batches, copy_dir, ok, rows_of, text, tiny_model, write_inputs};
+
+/// Each row as `col=value|…`, without `run_id` (differs between runs).
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    common::night::row_strings_without(b, &["run_id"])
+}
+
+fn wait_for(p: &Path, child: &mut std::process::Child) {
+    common::night::wait_until_exists(p, child, Duration::from_secs(120));
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
 const D0: &str = "2026-11-13";
 const D1: &str = "2026-11-14";
-
-fn tiny_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
-}
-
-const PIPELINE: &str = r#"
-[pipeline]
-name = "commit-fixture"
-output = "out"
-
-[model]
-path = "MODEL"
-
-[organization]
-internal_domains = ["acme.com"]
-brands = ["Acme", "AcmePay"]
-competitors = ["Globex"]
-
-[[source]]
-name = "survey"
-path = "data/survey_*.csv"
-format = "csv"
-segment = "internal"
-client_type = "employee"
-[source.columns]
-id = "response_id"
-text = "comment"
-timestamp = "submitted_at"
-author = "email"
-department = "dept"
-
-[[source]]
-name = "mentions"
-path = "data/mentions_*.jsonl"
-format = "jsonl"
-segment = "external"
-client_type = "consumer"
-[source.columns]
-id = "id"
-text = "text"
-timestamp = "created_at"
-author = "user.handle"
-brand = "brand"
-channel = "platform"
-likes = "metrics.likes"
-"#;
-
-const WORDS: [&str; 16] = [
-    "great", "slow", "delivery", "price", "support", "love", "hate", "Acme", "AcmePay", "late",
-    "manager", "meeting", "entrega", "ótimo", "malo", "Globex",
-];
-
-fn sentence(i: usize, night: usize) -> String {
-    let mut x = (i as u64 + 1) * 2654435761 + night as u64 * 97;
-    let mut w = Vec::new();
-    for _ in 0..(4 + i % 5) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        w.push(WORDS[(x % 16) as usize]);
-    }
-    w.join(" ")
-}
-
-/// Writes night `night`'s inputs: `files` survey files and as many mention files, `rows` rows each
-/// (every 25th row a reject).
-fn write_inputs(dir: &Path, night: usize, files: usize, rows: usize) {
-    let data = dir.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
-    for f in 0..files {
-        let mut s = String::from("response_id,submitted_at,email,dept,comment\n");
-        let mut m = String::new();
-        for r in 0..rows {
-            let i = f * rows + r;
-            let text = if i % 25 == 7 {
-                String::new()
-            } else {
-                sentence(i, night)
-            };
-            s.push_str(&format!(
-                "r{i},2026-11-14T10:{:02}:00Z,user{}@acme.com,Dept{},{text}\n",
-                i % 60,
-                i % 40,
-                i % 4
-            ));
-            m.push_str(&format!(
-                "{{\"id\": \"m{i}\", \"created_at\": \"2026-11-14T11:{:02}:00Z\", \"platform\": \"x\", \"user\": {{\"handle\": \"@u{}\"}}, \"text\": {:?}, \"brand\": \"{}\", \"metrics\": {{\"likes\": {}}}}}\n",
-                i % 60,
-                i % 70,
-                text,
-                if i.is_multiple_of(3) { "AcmePay" } else { "Acme" },
-                i % 13
-            ));
-        }
-        std::fs::write(data.join(format!("survey_{f}.csv")), s).unwrap();
-        std::fs::write(data.join(format!("mentions_{f}.jsonl")), m).unwrap();
-    }
-}
 
 /// A temp dir with the pipeline and night 0's small inputs.
 fn fixture() -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(
         d.path().join("pipeline.toml"),
-        PIPELINE.replace("MODEL", &tiny_model().display().to_string()),
+        common::night::pipeline("commit-fixture", "out", "data"),
     )
     .unwrap();
     d
@@ -151,23 +63,6 @@ fn run(dir: &Path, date: &str, fault: Option<&str>) -> Output {
         c.env("PULSO_FAULT", f);
     }
     c.output().expect("run pulso")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: &Output) {
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "run failed\n{}",
-        text(o)
-    );
 }
 
 /// Night 0 for D0, then night 1's inputs for D1: the "previous output" every test starts from.
@@ -217,50 +112,6 @@ fn visible(out: &Path) -> BTreeMap<String, Vec<u8>> {
     m
 }
 
-/// Each row as `col=value|…`, without `run_id` (timestamps as integers: no time zone database).
-fn row_strings(b: &RecordBatch) -> Vec<String> {
-    use arrow::datatypes::DataType;
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let schema = b.schema();
-    let cols: Vec<(String, arrow::array::ArrayRef)> = schema
-        .fields()
-        .iter()
-        .zip(b.columns())
-        .filter(|(f, _)| f.name() != "run_id")
-        .map(|(f, c)| {
-            let c = match f.data_type() {
-                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-                _ => c.clone(),
-            };
-            (f.name().clone(), c)
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("∅");
-    let fmts: Vec<_> = cols
-        .iter()
-        .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    (0..b.num_rows())
-        .map(|i| {
-            cols.iter()
-                .zip(&fmts)
-                .map(|((n, _), f)| format!("{n}={}", f.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
-}
-
-fn batches(p: &Path) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(p).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
 /// What a run produced, minus what differs between two runs of the same inputs (run ids, times):
 /// every Parquet file's rows as sorted JSON without `run_id`, and the names of the other files.
 fn content(out: &Path) -> BTreeMap<String, Vec<String>> {
@@ -288,51 +139,6 @@ fn runs_of(out: &Path) -> usize {
     std::fs::read_dir(out.join("runs"))
         .map(|r| r.count())
         .unwrap_or(0)
-}
-
-/// Compares two contents, naming the first difference instead of printing both.
-fn assert_same(
-    got: &BTreeMap<String, Vec<String>>,
-    want: &BTreeMap<String, Vec<String>>,
-    what: &str,
-) {
-    if got == want {
-        return;
-    }
-    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
-    for k in keys {
-        let (g, w) = (got.get(k), want.get(k));
-        if g != w {
-            let first = match (g, w) {
-                (Some(g), Some(w)) => g
-                    .iter()
-                    .zip(w)
-                    .find(|(a, b)| a != b)
-                    .map(|(a, b)| format!("\n  got  {a}\n  want {b}"))
-                    .unwrap_or_else(|| format!(" ({} vs {} rows)", g.len(), w.len())),
-                _ => format!(" (present: got {}, want {})", g.is_some(), w.is_some()),
-            };
-            panic!("{what}: {k} differs{first}");
-        }
-    }
-}
-
-fn rows_of(c: &BTreeMap<String, Vec<String>>, prefix: &str) -> usize {
-    c.iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v.len())
-        .sum()
-}
-
-/// `cp -a` keeps symlinks and hard links, so a copy is the same output.
-fn copy_dir(from: &Path, to: &Path) {
-    let s = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(s.success());
 }
 
 /// No leftovers of dead runs once a run has committed: at most the current and previous trees,
@@ -478,20 +284,6 @@ fn sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
     eprintln!(
         "kill points: {killed} named; {timed} timed kills landed mid-run ({timed_before} before the commit point)"
     );
-}
-
-fn wait_for(p: &Path, child: &mut std::process::Child) {
-    let t0 = Instant::now();
-    while !p.exists() {
-        if let Some(s) = child.try_wait().unwrap() {
-            panic!("run ended ({s:?}) before its pause point");
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "pause point never reached"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

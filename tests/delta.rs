@@ -4,120 +4,29 @@
 //! `pulso run` killed with SIGKILL at each step of the Delta commit sequence.
 
 use arrow::array::RecordBatch;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::night::{assert_same, batches, copy_dir, ok, text, write_inputs, Content};
+
+/// Each row as `col=value|…`, without `run_id` (differs between runs) and `segment` (a partition
+/// column: in the path of a Delta file, in both the path and the file of a plain one).
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    common::night::row_strings_without(b, &["run_id", "segment"])
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
 const D0: &str = "2026-11-13";
 const D1: &str = "2026-11-14";
 
-fn tiny_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
-}
-
-const PIPELINE: &str = r#"
-[pipeline]
-name = "commit-fixture"
-output = "out"
-
-[model]
-path = "MODEL"
-
-[organization]
-internal_domains = ["acme.com"]
-brands = ["Acme", "AcmePay"]
-competitors = ["Globex"]
-
-[[source]]
-name = "survey"
-path = "data/survey_*.csv"
-format = "csv"
-segment = "internal"
-client_type = "employee"
-[source.columns]
-id = "response_id"
-text = "comment"
-timestamp = "submitted_at"
-author = "email"
-department = "dept"
-
-[[source]]
-name = "mentions"
-path = "data/mentions_*.jsonl"
-format = "jsonl"
-segment = "external"
-client_type = "consumer"
-[source.columns]
-id = "id"
-text = "text"
-timestamp = "created_at"
-author = "user.handle"
-brand = "brand"
-channel = "platform"
-likes = "metrics.likes"
-"#;
-
-const WORDS: [&str; 16] = [
-    "great", "slow", "delivery", "price", "support", "love", "hate", "Acme", "AcmePay", "late",
-    "manager", "meeting", "entrega", "ótimo", "malo", "Globex",
-];
-
-fn sentence(i: usize, night: usize) -> String {
-    let mut x = (i as u64 + 1) * 2654435761 + night as u64 * 97;
-    let mut w = Vec::new();
-    for _ in 0..(4 + i % 5) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        w.push(WORDS[(x % 16) as usize]);
-    }
-    w.join(" ")
-}
-
-/// Writes night `night`'s inputs: `files` survey files and as many mention files, `rows` rows each
-/// (every 25th row a reject).
-fn write_inputs(dir: &Path, night: usize, files: usize, rows: usize) {
-    let data = dir.join("data");
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
-    for f in 0..files {
-        let mut s = String::from("response_id,submitted_at,email,dept,comment\n");
-        let mut m = String::new();
-        for r in 0..rows {
-            let i = f * rows + r;
-            let text = if i % 25 == 7 {
-                String::new()
-            } else {
-                sentence(i, night)
-            };
-            s.push_str(&format!(
-                "r{i},2026-11-14T10:{:02}:00Z,user{}@acme.com,Dept{},{text}\n",
-                i % 60,
-                i % 40,
-                i % 4
-            ));
-            m.push_str(&format!(
-                "{{\"id\": \"m{i}\", \"created_at\": \"2026-11-14T11:{:02}:00Z\", \"platform\": \"x\", \"user\": {{\"handle\": \"@u{}\"}}, \"text\": {:?}, \"brand\": \"{}\", \"metrics\": {{\"likes\": {}}}}}\n",
-                i % 60,
-                i % 70,
-                text,
-                if i.is_multiple_of(3) { "AcmePay" } else { "Acme" },
-                i % 13
-            ));
-        }
-        std::fs::write(data.join(format!("survey_{f}.csv")), s).unwrap();
-        std::fs::write(data.join(format!("mentions_{f}.jsonl")), m).unwrap();
-    }
-}
-
 /// A temp dir with the pipeline, writing Delta tables (`delta`) or plain Parquet.
 fn fixture(delta: bool) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
-    let mut p = PIPELINE.replace("MODEL", &tiny_model().display().to_string());
+    let mut p = common::night::pipeline("commit-fixture", "out", "data");
     if delta {
         p.push_str("\n[output]\nformat = \"delta\"\n");
     }
@@ -145,70 +54,6 @@ fn run(dir: &Path, date: &str, fault: Option<&str>) -> Output {
     }
     c.output().expect("run pulso")
 }
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: &Output) {
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "run failed\n{}",
-        text(o)
-    );
-}
-
-fn batches(p: &Path) -> Vec<RecordBatch> {
-    let f = std::fs::File::open(p).unwrap();
-    ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(|b| b.unwrap())
-        .collect()
-}
-
-/// Each row as `col=value|…`, without `run_id` (differs between runs) and `segment` (a partition
-/// column: in the path of a Delta file, in both the path and the file of a plain one).
-fn row_strings(b: &RecordBatch) -> Vec<String> {
-    use arrow::datatypes::DataType;
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let schema = b.schema();
-    let cols: Vec<(String, arrow::array::ArrayRef)> = schema
-        .fields()
-        .iter()
-        .zip(b.columns())
-        .filter(|(f, _)| f.name() != "run_id" && f.name() != "segment")
-        .map(|(f, c)| {
-            let c = match f.data_type() {
-                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-                _ => c.clone(),
-            };
-            (f.name().clone(), c)
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("∅");
-    let fmts: Vec<_> = cols
-        .iter()
-        .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    (0..b.num_rows())
-        .map(|i| {
-            cols.iter()
-                .zip(&fmts)
-                .map(|((n, _), f)| format!("{n}={}", f.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
-}
-
-type Content = BTreeMap<String, Vec<String>>;
 
 fn add_rows(c: &mut Content, key: String, file: &Path) {
     let e = c.entry(key).or_default();
@@ -306,28 +151,6 @@ fn delta_bytes(out: &Path, m: &Value) -> BTreeMap<PathBuf, Vec<u8>> {
         .collect()
 }
 
-fn assert_same(got: &Content, want: &Content, what: &str) {
-    if got == want {
-        return;
-    }
-    let keys: BTreeSet<_> = got.keys().chain(want.keys()).collect();
-    for k in keys {
-        let (g, w) = (got.get(k), want.get(k));
-        if g != w {
-            let first = match (g, w) {
-                (Some(g), Some(w)) => g
-                    .iter()
-                    .zip(w)
-                    .find(|(a, b)| a != b)
-                    .map(|(a, b)| format!("\n  got  {a}\n  want {b}"))
-                    .unwrap_or_else(|| format!(" ({} vs {} rows)", g.len(), w.len())),
-                _ => format!(" (present: got {}, want {})", g.is_some(), w.is_some()),
-            };
-            panic!("{what}: {k} differs{first}");
-        }
-    }
-}
-
 /// Rows per table and partition as the Python readers key them (`external/D`, `D`), empty
 /// partitions left out (a reader cannot see a partition without rows).
 fn reader_counts(c: &Content) -> BTreeMap<String, BTreeMap<String, u64>> {
@@ -345,16 +168,6 @@ fn reader_counts(c: &Content) -> BTreeMap<String, BTreeMap<String, u64>> {
         *m.entry(table).or_default().entry(key).or_default() += rows.len() as u64;
     }
     m
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let s = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(s.success());
 }
 
 /// The Python with `deltalake`, Polars and DuckDB's delta extension (`make test` installs them

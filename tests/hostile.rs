@@ -480,7 +480,33 @@ fn hostile_corpus() {
         "corpus too small: {}",
         dirs.len()
     );
-    let failures: Vec<String> = dirs.iter().filter_map(|d| run_case(d).err()).collect();
+    // Cases are independent processes: run as many at once as there are cores (most of a case
+    // is the process starting), failures listed in case order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
+    let mut failures: Vec<(usize, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut failed = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(d) = dirs.get(i) else { break };
+                        if let Err(e) = run_case(d) {
+                            failed.push((i, e));
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a case worker panicked"))
+            .collect()
+    });
+    failures.sort();
+    let failures: Vec<String> = failures.into_iter().map(|(_, e)| e).collect();
     let summary = format!(
         "hostile corpus: {}/{} cases pass (binary {})",
         dirs.len() - failures.len(),

@@ -11,9 +11,21 @@ use pulso::storage::{self, Remote};
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+mod common;
+use common::night::{assert_same, night_files, ok, rows_of, text};
+
+/// Each row as `col=value|…`, without `run_id` (differs between runs).
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    common::night::row_strings_without(b, &["run_id"])
+}
+
+fn wait_for(p: &Path, child: &mut Child) {
+    common::night::wait_until_exists(p, child, Duration::from_secs(180));
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
 const D0: &str = "2026-11-13";
@@ -142,106 +154,14 @@ fn remote(url: &str) -> Remote {
 
 // ---- inputs (the same shape as tests/commit.rs) ------------------------------------------------
 
-fn tiny_model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/tiny-bert")
-}
-
-const PIPELINE: &str = r#"
-[pipeline]
-name = "s3-fixture"
-output = "OUT"
-
-[model]
-path = "MODEL"
-
-[organization]
-internal_domains = ["acme.com"]
-brands = ["Acme", "AcmePay"]
-competitors = ["Globex"]
-
-[[source]]
-name = "survey"
-path = "INPUTS/survey_*.csv"
-format = "csv"
-segment = "internal"
-client_type = "employee"
-[source.columns]
-id = "response_id"
-text = "comment"
-timestamp = "submitted_at"
-author = "email"
-department = "dept"
-
-[[source]]
-name = "mentions"
-path = "INPUTS/mentions_*.jsonl"
-format = "jsonl"
-segment = "external"
-client_type = "consumer"
-[source.columns]
-id = "id"
-text = "text"
-timestamp = "created_at"
-author = "user.handle"
-brand = "brand"
-channel = "platform"
-likes = "metrics.likes"
-"#;
-
-const WORDS: [&str; 16] = [
-    "great", "slow", "delivery", "price", "support", "love", "hate", "Acme", "AcmePay", "late",
-    "manager", "meeting", "entrega", "ótimo", "malo", "Globex",
-];
-
-fn sentence(i: usize, night: usize) -> String {
-    let mut x = (i as u64 + 1) * 2654435761 + night as u64 * 97;
-    let mut w = Vec::new();
-    for _ in 0..(4 + i % 5) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        w.push(WORDS[(x % 16) as usize]);
-    }
-    w.join(" ")
-}
-
 /// Uploads night `night`'s inputs under `prefix` (`files` files per source, `rows` rows each).
 fn upload_inputs(prefix: &str, night: usize, files: usize, rows: usize) {
     let r = remote(prefix);
     let tmp = tempfile::tempdir().unwrap();
-    for f in 0..files {
-        let mut s = String::from("response_id,submitted_at,email,dept,comment\n");
-        let mut m = String::new();
-        for row in 0..rows {
-            let i = f * rows + row;
-            let text = if i % 25 == 7 {
-                String::new()
-            } else {
-                sentence(i, night)
-            };
-            s.push_str(&format!(
-                "r{i},2026-11-14T10:{:02}:00Z,user{}@acme.com,Dept{},{text}\n",
-                i % 60,
-                i % 40,
-                i % 4
-            ));
-            m.push_str(&format!(
-                "{{\"id\": \"m{i}\", \"created_at\": \"2026-11-14T11:{:02}:00Z\", \"platform\": \"x\", \"user\": {{\"handle\": \"@u{}\"}}, \"text\": {:?}, \"brand\": \"{}\", \"metrics\": {{\"likes\": {}}}}}\n",
-                i % 60,
-                i % 70,
-                text,
-                if i.is_multiple_of(3) { "AcmePay" } else { "Acme" },
-                i % 13
-            ));
-        }
-        for (name, body) in [
-            (format!("survey_{f}.csv"), s),
-            (format!("mentions_{f}.jsonl"), m),
-        ] {
-            let p = tmp.path().join(&name);
-            std::fs::write(&p, body).unwrap();
-            r.upload(&p, &r.path(&name)).unwrap();
-        }
+    for (name, body) in night_files(night, files, rows) {
+        let p = tmp.path().join(&name);
+        std::fs::write(&p, body).unwrap();
+        r.upload(&p, &r.path(&name)).unwrap();
     }
 }
 
@@ -251,10 +171,7 @@ fn pipelines(bucket: &str, out: &str) -> tempfile::TempDir {
     for night in 0..3 {
         std::fs::write(
             d.path().join(format!("p{night}.toml")),
-            PIPELINE
-                .replace("MODEL", &tiny_model().display().to_string())
-                .replace("INPUTS", &format!("{bucket}/in/n{night}"))
-                .replace("OUT", out),
+            common::night::pipeline("s3-fixture", out, &format!("{bucket}/in/n{night}")),
         )
         .unwrap();
     }
@@ -271,23 +188,6 @@ fn cmd(dir: &Path, night: usize, date: &str, out: &str) -> Command {
         .env_remove("PULSO_FAULT")
         .env_remove("PULSO_GC_GRACE_S");
     c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn ok(o: &Output) {
-    assert!(
-        matches!(o.status.code(), Some(0) | Some(1)),
-        "run failed\n{}",
-        text(o)
-    );
 }
 
 // ---- what readers see --------------------------------------------------------------------------
@@ -314,40 +214,6 @@ fn visible(out: &str) -> BTreeMap<String, Vec<u8>> {
     m
 }
 
-/// Each row as `col=value|…`, without `run_id` (timestamps as integers).
-fn row_strings(b: &RecordBatch) -> Vec<String> {
-    use arrow::datatypes::DataType;
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let schema = b.schema();
-    let cols: Vec<(String, arrow::array::ArrayRef)> = schema
-        .fields()
-        .iter()
-        .zip(b.columns())
-        .filter(|(f, _)| f.name() != "run_id")
-        .map(|(f, c)| {
-            let c = match f.data_type() {
-                DataType::Timestamp(..) => arrow::compute::cast(c, &DataType::Int64).unwrap(),
-                _ => c.clone(),
-            };
-            (f.name().clone(), c)
-        })
-        .collect();
-    let opts = FormatOptions::default().with_null("∅");
-    let fmts: Vec<_> = cols
-        .iter()
-        .map(|(_, c)| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    (0..b.num_rows())
-        .map(|i| {
-            cols.iter()
-                .zip(&fmts)
-                .map(|((n, _), f)| format!("{n}={}", f.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
-}
-
 /// The current version's Parquet files as sorted rows without run ids (what two runs of the same
 /// inputs agree on).
 fn content(out: &str) -> BTreeMap<String, Vec<String>> {
@@ -368,39 +234,6 @@ fn content(out: &str) -> BTreeMap<String, Vec<String>> {
         c.insert(rel, rows);
     }
     c
-}
-
-fn assert_same(
-    got: &BTreeMap<String, Vec<String>>,
-    want: &BTreeMap<String, Vec<String>>,
-    what: &str,
-) {
-    if got == want {
-        return;
-    }
-    let keys: std::collections::BTreeSet<_> = got.keys().chain(want.keys()).collect();
-    for k in keys {
-        let (g, w) = (got.get(k), want.get(k));
-        if g != w {
-            let first = match (g, w) {
-                (Some(g), Some(w)) => g
-                    .iter()
-                    .zip(w)
-                    .find(|(a, b)| a != b)
-                    .map(|(a, b)| format!("\n  got  {a}\n  want {b}"))
-                    .unwrap_or_else(|| format!(" ({} vs {} rows)", g.len(), w.len())),
-                _ => format!(" (present: got {}, want {})", g.is_some(), w.is_some()),
-            };
-            panic!("{what}: {k} differs{first}");
-        }
-    }
-}
-
-fn rows_of(c: &BTreeMap<String, Vec<String>>, prefix: &str) -> usize {
-    c.iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v.len())
-        .sum()
 }
 
 /// Committed runs listed in the current tree's `runs/`.
@@ -540,20 +373,6 @@ fn s3_sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
     }
     assert_eq!(killed, KILL_POINTS.len());
     eprintln!("s3 kill points: {killed} named, each followed by a matching re-run");
-}
-
-fn wait_for(p: &Path, child: &mut Child) {
-    let t0 = Instant::now();
-    while !p.exists() {
-        if let Some(s) = child.try_wait().unwrap() {
-            panic!("run ended ({s:?}) before its wait point");
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(180),
-            "wait point never reached"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -9,7 +9,20 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::night::{ok, rows_of as rows, text, tiny_model};
+
+/// Each row as `col=value|…`, every column.
+fn row_strings(b: &RecordBatch) -> Vec<String> {
+    common::night::row_strings_without(b, &[])
+}
+
+/// Waits until `p` exists (the fault point was reached) or the child exits.
+fn wait_for(p: &Path, child: &mut std::process::Child) {
+    common::night::wait_until_exists(p, child, Duration::from_secs(120));
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
 const DATE: &str = "2026-11-14";
@@ -17,10 +30,6 @@ const RUN: &str = "night-20261114";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tiny_model() -> PathBuf {
-    root().join("tests/fixtures/models/tiny-bert")
 }
 
 /// `pulso ARGS` in `dir` with a clean, fixed environment.
@@ -68,20 +77,6 @@ fn exec(dir: &Path, args: &[String]) -> Output {
     pulso(dir, &a).output().expect("run pulso")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Exit 0, or 1 (published with rejects).
-fn ok(o: &Output) {
-    assert!(matches!(o.status.code(), Some(0) | Some(1)), "{}", text(o));
-}
-
 fn commit(dir: &Path, pipeline: &Path, out: &Path) -> Output {
     let mut a = vec!["commit".to_string(), pipeline.display().to_string()];
     a.extend(flags(out));
@@ -106,38 +101,6 @@ fn sharded(dir: &Path, pipeline: &Path, out: &Path, n: u32) -> Output {
         );
     }
     commit(dir, pipeline, out)
-}
-
-fn row_strings(b: &RecordBatch) -> Vec<String> {
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
-    let opts = FormatOptions::default().with_null("∅");
-    let schema = b.schema();
-    // Timestamps as integers (the formatter would need chrono-tz for "UTC").
-    let cols: Vec<arrow::array::ArrayRef> = b
-        .columns()
-        .iter()
-        .map(|c| match c.data_type() {
-            arrow::datatypes::DataType::Timestamp(..) => {
-                arrow::compute::cast(c, &arrow::datatypes::DataType::Int64).unwrap()
-            }
-            _ => c.clone(),
-        })
-        .collect();
-    let fmts: Vec<_> = cols
-        .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
-        .collect();
-    (0..b.num_rows())
-        .map(|i| {
-            schema
-                .fields()
-                .iter()
-                .zip(&fmts)
-                .map(|(f, x)| format!("{}={}", f.name(), x.value(i)))
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect()
 }
 
 /// Partition folder (relative to the output root) → its rows: sorted for signals and rejects
@@ -201,13 +164,6 @@ fn assert_same(
             assert_eq!(a, b, "{what}: {k}: row {i} differs");
         }
     }
-}
-
-fn rows(m: &BTreeMap<String, Vec<String>>, prefix: &str) -> usize {
-    m.iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v.len())
-        .sum()
 }
 
 fn manifest(out: &Path) -> serde_json::Value {
@@ -389,21 +345,6 @@ fn duplicates_across_files_stay_exact_in_3_and_7_shards() {
         ok(&o);
         assert_same(&published(&out), &want, &format!("{n} shards"));
         assert_eq!(manifest(&out)["counts"], m["counts"], "{n} shards");
-    }
-}
-
-/// Waits until `p` exists (the fault point was reached) or the child exits.
-fn wait_for(p: &Path, child: &mut std::process::Child) {
-    let t = Instant::now();
-    while !p.exists() {
-        if let Some(s) = child.try_wait().unwrap() {
-            panic!("the shard exited ({s}) before reaching its fault point");
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "fault point not reached"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

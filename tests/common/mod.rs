@@ -8,6 +8,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use std::path::Path;
 
+pub mod night;
+
 /// Every record batch of every `.parquet` file under `dir` (recursively, following the entry
 /// symlinks of a committed output; `_staging` folders are skipped).
 pub fn read_parquet_tree(dir: &Path) -> Vec<RecordBatch> {
