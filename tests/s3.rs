@@ -894,6 +894,16 @@ fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
     );
     assert!(visible(&out) == before, "the previous version is untouched");
 
+    // What a shard of the previous run left after that run's commit: removed by this commit.
+    let prev = pulso::publish::remote::committed(&out)
+        .unwrap()
+        .unwrap()
+        .run_id;
+    let orphan = r.path(&format!(
+        "_pulso/staging/{prev}/shard-0000-of-0002/attempt-x/signals/part-00000.parquet"
+    ));
+    r.put(&orphan, b"orphan".to_vec()).unwrap();
+
     // The retried shard 1 replaces its killed attempt and, last to finish, commits the run,
     // taking over the claim once it has not been renewed for the (here 1 s) claim lifetime.
     std::thread::sleep(Duration::from_millis(1100));
@@ -924,5 +934,9 @@ fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
     assert!(
         staged_keys(&out).is_empty(),
         "staging is removed after the commit"
+    );
+    assert!(
+        r.list("_pulso/staging").unwrap().is_empty(),
+        "the previous run's leftover staging is removed too"
     );
 }
