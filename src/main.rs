@@ -490,6 +490,9 @@ fn commit_now(
                         Some(pulso::sink::SinkError::Commit(
                             pulso::publish::CommitError::Locked { .. }
                         ))
+                    ) || matches!(
+                        c.downcast_ref::<pulso::shard::remote::StoreStagingError>(),
+                        Some(pulso::shard::remote::StoreStagingError::Claimed { .. })
                     )
                 }) =>
         {
@@ -510,6 +513,10 @@ fn commit_now(
     }
     for w in &c.warnings {
         eprintln!("pulso: warning: {w}");
+    }
+    // Which attempt of a shard that ran more than once was taken (all are in the manifest).
+    for (spec, attempt, ignored) in c.picked.iter().filter(|p| p.2 > 0) {
+        eprintln!("pulso: note: shard {spec}: took {attempt}, the latest complete attempt; {ignored} other attempt(s) ignored");
     }
     writeln!(stdout, "{}", c.stats.table())?;
     let rejected = c.stats.total_rejects();

@@ -3,6 +3,7 @@
 //! the same [`crate::aggregate::Aggregator`]), applies the guard rails to the whole night and
 //! publishes it with the one commit of [`crate::publish`]. Anything missing: nothing is published.
 
+use super::remote::{Claim, StoreStaging};
 use super::{AggRowReader, ShardSpec, AGG_INPUT, MANIFEST};
 use crate::aggregate::AggregateConfig;
 use crate::config::Plan;
@@ -69,6 +70,8 @@ pub struct CommitOutcome {
     pub warnings: Vec<String>,
     /// The run was already the committed version (a commit retried after it succeeded).
     pub already_committed: bool,
+    /// Per shard: `(shard, attempt taken, attempts ignored)`.
+    pub picked: Vec<(ShardSpec, String, usize)>,
 }
 
 /// A short hash of the model files of a lineage (`lineage.model.files`).
@@ -116,12 +119,17 @@ pub fn shard_manifest(
 struct Staged {
     spec: ShardSpec,
     attempt: String,
+    /// The attempt's local folder (for an object-store output, its downloaded copy).
     dir: PathBuf,
+    /// Where the attempt is, for messages (its URL on an object store).
+    shown: PathBuf,
     manifest: Value,
+    /// Other attempt folders of the shard (older, incomplete), not taken.
+    ignored: usize,
 }
 
-/// The latest complete attempt of shard folder `dir`, if any.
-fn latest_attempt(dir: &Path, spec: ShardSpec) -> Result<Option<Staged>> {
+/// The latest complete attempt of shard folder `dir` (shown as `shown`), if any.
+fn latest_attempt(dir: &Path, shown: &Path, spec: ShardSpec) -> Result<Option<Staged>> {
     let mut attempts: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
             .flatten()
@@ -131,29 +139,38 @@ fn latest_attempt(dir: &Path, spec: ShardSpec) -> Result<Option<Staged>> {
         Err(_) => return Ok(None),
     };
     attempts.sort();
+    let ignored = attempts.len().saturating_sub(1);
     for attempt in attempts.into_iter().rev() {
         let adir = dir.join(&attempt);
         let Ok(body) = std::fs::read(adir.join(MANIFEST)) else {
             continue; // incomplete (killed, failed or still running)
         };
         let manifest: Value = serde_json::from_slice(&body).map_err(|e| StagedError::Damaged {
-            path: adir.join(MANIFEST),
+            path: shown.join(&attempt).join(MANIFEST),
             message: e.to_string(),
         })?;
         return Ok(Some(Staged {
             spec,
+            shown: shown.join(&attempt),
             attempt,
             dir: adir,
             manifest,
+            ignored,
         }));
     }
     Ok(None)
 }
 
-/// Finds every shard of `run_id` and checks they belong together.
-fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<Staged>> {
-    let root = super::staging_root(&plan.out, run_id);
-    let mut specs: Vec<ShardSpec> = std::fs::read_dir(&root)
+/// Finds every shard of `run_id` under the staging folder `local` (shown as `root`) and checks
+/// they belong together.
+fn load_shards(
+    plan: &Plan,
+    local: &Path,
+    root: PathBuf,
+    run_id: &str,
+    expected: Option<u32>,
+) -> Result<Vec<Staged>> {
+    let mut specs: Vec<ShardSpec> = std::fs::read_dir(local)
         .into_iter()
         .flatten()
         .flatten()
@@ -206,7 +223,7 @@ fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<S
     for i in 0..n {
         let spec = ShardSpec::new(i, n)?;
         let dir = root.join(spec.dir_name());
-        match latest_attempt(&dir, spec)? {
+        match latest_attempt(&local.join(spec.dir_name()), &dir, spec)? {
             Some(s) => out.push(s),
             None => {
                 return Err(StagedError::Missing {
@@ -246,7 +263,7 @@ fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<S
             || s.manifest["shard"]["count"] != json!(s.spec.count)
         {
             return Err(StagedError::Damaged {
-                path: s.dir.join(MANIFEST),
+                path: s.shown.join(MANIFEST),
                 message: format!("the manifest is not shard {}'s", s.spec),
             }
             .into());
@@ -284,17 +301,72 @@ fn load_shards(plan: &Plan, run_id: &str, expected: Option<u32>) -> Result<Vec<S
 /// Whether every one of the `count` shards of `run_id` has a complete attempt (for the last shard
 /// to finish, `pulso run --shard … --commit-when-complete`).
 pub fn all_staged(plan: &Plan, run_id: &str, count: u32) -> bool {
+    if let Some(url) = store_url(&plan.out) {
+        return crate::storage::remote(url)
+            .is_ok_and(|r| StoreStaging::new(r, run_id).all_staged(count));
+    }
     let root = super::staging_root(&plan.out, run_id);
     (0..count).all(|i| {
         ShardSpec::new(i, count)
             .ok()
             .and_then(|spec| {
-                latest_attempt(&root.join(spec.dir_name()), spec)
-                    .ok()
-                    .flatten()
+                let d = root.join(spec.dir_name());
+                latest_attempt(&d, &d, spec).ok().flatten()
             })
             .is_some()
     })
+}
+
+/// The output's URL when it is on an object store.
+fn store_url(out: &Path) -> Option<&str> {
+    out.to_str().filter(|_| crate::storage::is_url_path(out))
+}
+
+/// The outcome of a commit that found `run_id` already published.
+fn already(run_id: &str) -> CommitOutcome {
+    CommitOutcome {
+        run_id: run_id.into(),
+        stats: RunStats::default(),
+        published: Published::default(),
+        shards: 0,
+        warnings: vec![],
+        already_committed: true,
+        picked: vec![],
+    }
+}
+
+fn is_committed(plan: &Plan, run_id: &str) -> Result<bool> {
+    Ok(crate::publish::target::current_version(&plan.out)
+        .with_context(|| {
+            format!(
+                "cannot read the committed version of {}",
+                plan.out.display()
+            )
+        })?
+        .is_some_and(|c| c.run_id == run_id))
+}
+
+/// Removes what is left of a committed run's staging folder (failures are warnings: the run is
+/// published either way).
+fn remove_staging(out: &Path, run_id: &str) {
+    match store_url(out) {
+        Some(url) => {
+            if let Ok(r) = crate::storage::remote(url) {
+                let st = StoreStaging::new(r, run_id);
+                if let Err(e) = st.remove() {
+                    eprintln!("pulso: warning: run {run_id} is published, but its staging folder {} was not removed ({e}); delete it, or the next sharded commit removes it", st.url());
+                }
+            }
+        }
+        None => {
+            let d = super::staging_root(out, run_id);
+            if let Err(e) = std::fs::remove_dir_all(&d) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    eprintln!("pulso: warning: run {run_id} is published, but its staging folder {} was not removed ({e}); delete it, or the next sharded commit removes it", d.display());
+                }
+            }
+        }
+    }
 }
 
 fn u64_of(v: &Value) -> u64 {
@@ -305,21 +377,88 @@ fn u64_of(v: &Value) -> u64 {
 pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitOutcome> {
     let started = Instant::now();
     super::validate_run_id(run_id)?;
-    if crate::publish::committed(&plan.out)
-        .ok()
-        .flatten()
-        .is_some_and(|c| c.run_id == run_id)
-    {
-        return Ok(CommitOutcome {
-            run_id: run_id.into(),
-            stats: RunStats::default(),
-            published: Published::default(),
-            shards: 0,
-            warnings: vec![],
-            already_committed: true,
-        });
+    if is_committed(plan, run_id)? {
+        // A commit retried after it succeeded (or killed before its cleanup): tidy up only.
+        remove_staging(&plan.out, run_id);
+        return Ok(already(run_id));
     }
-    let shards = load_shards(plan, run_id, opts.shards)?;
+    let Some(url) = store_url(&plan.out) else {
+        let local = super::staging_root(&plan.out, run_id);
+        let shards = load_shards(plan, &local, local.clone(), run_id, opts.shards)?;
+        let out = publish_shards(plan, run_id, opts, shards, started)?;
+        remove_staging(&plan.out, run_id);
+        sweep_previous(plan, &out.1);
+        return Ok(out.0);
+    };
+
+    // Object store: claim the commit, mirror the picked attempts locally, then the same code.
+    let st = StoreStaging::new(crate::storage::remote(url)?, run_id);
+    let claim = Claim::take(&st)?;
+    if is_committed(plan, run_id)? {
+        claim.release();
+        remove_staging(&plan.out, run_id);
+        return Ok(already(run_id));
+    }
+    let scratch = crate::storage::scratch_dir("commit")?;
+    let _tidy = RemoveOnDrop(scratch.clone());
+    let local = scratch.join(run_id);
+    std::fs::create_dir_all(&local)
+        .with_context(|| format!("cannot create {}", local.display()))?;
+    // One listing: the attempts checked are the attempts downloaded.
+    let listing = st.list()?;
+    let picked = StoreStaging::pick(&listing);
+    st.fetch(&listing, &picked, &local, true)?;
+    let shown = super::remote::shown(st.url());
+    let shards = load_shards(plan, &local, shown, run_id, opts.shards)?;
+    st.fetch(&listing, &picked, &local, false)?;
+    let (mut outcome, manifest) = publish_shards(plan, run_id, opts, shards, started)?;
+    outcome.picked = outcome
+        .picked
+        .iter()
+        .map(|(spec, attempt, _)| {
+            let ignored = picked
+                .iter()
+                .find(|p| p.shard_dir == spec.dir_name())
+                .map_or(0, |p| p.ignored_complete + p.ignored_incomplete);
+            (*spec, attempt.clone(), ignored)
+        })
+        .collect();
+    if let Err(e) = st.remove() {
+        eprintln!("pulso: warning: run {run_id} is published, but its staging folder {} was not removed ({e}); delete it, or the next sharded commit removes it", st.url());
+    }
+    claim.release();
+    sweep_previous(plan, &manifest);
+    Ok(outcome)
+}
+
+/// Deletes a folder when dropped.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The run this commit replaced left its staging folder behind (a shard of it killed after its
+/// commit): remove it now.
+fn sweep_previous(plan: &Plan, manifest: &Value) {
+    if let Some(prev) = manifest["commit"]["previous_run_id"].as_str() {
+        if super::validate_run_id(prev).is_ok() {
+            remove_staging(&plan.out, prev);
+        }
+    }
+}
+
+/// Merges the checked shards and publishes them (the one commit). Returns the outcome and the
+/// published manifest.
+fn publish_shards(
+    plan: &Plan,
+    run_id: &str,
+    opts: &CommitOptions,
+    shards: Vec<Staged>,
+    started: Instant,
+) -> Result<(CommitOutcome, Value)> {
     let first = &shards[0].manifest;
     let model_name = first["model"]["name"].as_str().unwrap_or("").to_string();
 
@@ -340,10 +479,10 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     for s in &shards {
         let m = &s.manifest;
         let these: Vec<FileCounts> = serde_json::from_value(m["inputs"].clone())
-            .with_context(|| format!("{}: inputs", s.dir.join(MANIFEST).display()))?;
+            .with_context(|| format!("{}: inputs", s.shown.join(MANIFEST).display()))?;
         if these.len() != inputs.len() {
             return Err(StagedError::Damaged {
-                path: s.dir.join(MANIFEST),
+                path: s.shown.join(MANIFEST),
                 message: "a different number of input files than shard 0".into(),
             }
             .into());
@@ -441,7 +580,9 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
                 base.trim_start_matches("part-")
             );
             sink.adopt_file(table, &src, &name, u64_of(&f["rows"]))
-                .with_context(|| format!("cannot place {} into the run", src.display()))?;
+                .with_context(|| {
+                    format!("cannot place {} into the run", s.shown.join(file).display())
+                })?;
             adopted += 1;
         }
     }
@@ -464,12 +605,13 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     let mut readers = Vec::new();
     for s in &shards {
         let p = s.dir.join(AGG_INPUT);
+        let shown = s.shown.join(AGG_INPUT);
         readers.push((
             AggRowReader::open(&p).map_err(|e| StagedError::Damaged {
-                path: p.clone(),
+                path: shown.clone(),
                 message: e.to_string(),
             })?,
-            p,
+            shown,
             0u64,
         ));
     }
@@ -573,14 +715,19 @@ pub fn commit(plan: &Plan, run_id: &str, opts: &CommitOptions) -> Result<CommitO
     let published = sink
         .commit(&mut manifest)
         .context("cannot publish the output")?;
-    // Published: the staged shards are no longer needed.
-    let _ = std::fs::remove_dir_all(super::staging_root(&plan.out, run_id));
-    Ok(CommitOutcome {
-        run_id: run_id.into(),
-        stats,
-        published,
-        shards: shards.len() as u32,
-        warnings,
-        already_committed: false,
-    })
+    Ok((
+        CommitOutcome {
+            run_id: run_id.into(),
+            stats,
+            published,
+            shards: shards.len() as u32,
+            warnings,
+            already_committed: false,
+            picked: shards
+                .iter()
+                .map(|s| (s.spec, s.attempt.clone(), s.ignored))
+                .collect(),
+        },
+        manifest,
+    ))
 }

@@ -23,9 +23,18 @@
 //! A retried shard writes a new attempt; the commit takes the latest complete attempt of each
 //! shard (by the attempt id, which starts with the UTC start time) and ignores the others, so a
 //! retry replaces, never duplicates. A finished shard removes its own older attempts.
+//!
+//! **Object-store outputs** (`--out s3://…`): the same keys under `OUT/_pulso/staging/RUN_ID/`;
+//! a shard uploads its attempt when it is done, the manifest last ([`remote`]).
+//!
+//! **Cleanup.** The commit removes the run's staging folder once the run is published. A shard
+//! of an already committed run (a pod retried too late) exits 2 and keeps nothing: it checks
+//! before it starts and again after writing its manifest. The commit of a later run also removes
+//! what is left under the staging folder of the run it replaces.
 
 mod aggrow;
 pub mod commit;
+pub mod remote;
 mod stage;
 
 pub use aggrow::{AggRow, AggRowReader, AggRowWriter};
@@ -62,6 +71,12 @@ pub enum ShardError {
     },
     #[error("--shard needs --run-id: every shard of one night must be started with the same --run-id (on Kubernetes, the Job's name)")]
     NoRunId,
+    #[error("run {run_id} is already published (version {version} of {out}): a shard of a committed run stages nothing, and nothing of this shard was kept. To score the night again, start every shard with a new --run-id")]
+    Committed {
+        run_id: String,
+        out: String,
+        version: u64,
+    },
     #[error("--run-id {0:?}: use 1 to 128 letters, digits, '.', '_' or '-', not starting with '.' or '-' (a Kubernetes Job name works)")]
     BadRunId(String),
 }

@@ -1,13 +1,16 @@
 //! A shard's own output: Parquet part files and the aggregate input under its attempt folder,
 //! then the shard manifest, written last. Publishes nothing and takes no output lock, so N shards
-//! can write at once.
+//! can write at once. With an object-store output the attempt is written to a local scratch
+//! folder and uploaded at the end, the manifest last ([`super::remote`]).
 
 use super::{ShardSpec, MANIFEST};
 use crate::record::{Reject, Segment, Signal};
 use crate::schema::{reject_schema, rejects_to_batch, signal_schema, signals_to_batch};
+use crate::storage::Remote;
 use anyhow::{Context, Result};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use object_store::path::Path as ObjPath;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -43,6 +46,11 @@ pub struct Stage {
     /// Table (`signals/segment=internal`, `rejects`) → writer.
     parts: BTreeMap<String, Part>,
     finished: bool,
+    /// Object-store output: the store, the local scratch root the attempt is written under, and
+    /// the keys uploaded so far (deleted again if the attempt fails).
+    remote: Option<(Remote, PathBuf)>,
+    uploaded: Vec<ObjPath>,
+    out: PathBuf,
 }
 
 /// What a finished shard staged.
@@ -74,8 +82,20 @@ fn attempt_id() -> String {
 
 impl Stage {
     /// Creates a new attempt folder for shard `spec` of run `run_id` under `out`.
+    /// An object-store `out` stages under a local scratch folder until [`Stage::finish`].
     pub fn create(out: &Path, run_id: &str, spec: ShardSpec, model: &str) -> Result<Stage> {
-        let shard_dir = super::staging_root(out, run_id).join(spec.dir_name());
+        refuse_committed(out, run_id)?;
+        let remote = match out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+            Some(url) => Some((
+                crate::storage::remote(url)?,
+                crate::storage::scratch_dir("shard")?,
+            )),
+            None => None,
+        };
+        let root = remote
+            .as_ref()
+            .map_or(out, |(_, scratch)| scratch.as_path());
+        let shard_dir = super::staging_root(root, run_id).join(spec.dir_name());
         let attempt = attempt_id();
         let dir = shard_dir.join(&attempt);
         std::fs::create_dir_all(&dir).with_context(|| {
@@ -102,7 +122,89 @@ impl Stage {
             model: model.to_string(),
             parts: BTreeMap::new(),
             finished: false,
+            remote,
+            uploaded: Vec::new(),
+            out: out.to_path_buf(),
         })
+    }
+
+    /// `_pulso/staging/RUN_ID/shard-…/attempt-…` as a key prefix.
+    fn rel_dir(&self) -> String {
+        format!(
+            "{}/staging/{}/{}/{}",
+            crate::publish::META,
+            self.run_id,
+            self.spec.dir_name(),
+            self.attempt
+        )
+    }
+
+    /// Uploads the attempt's files, the manifest last; then deletes this shard's older attempts
+    /// on the store. Returns the manifest's URL.
+    fn upload(&mut self) -> Result<PathBuf> {
+        let (r, _) = self.remote.clone().expect("an object-store output");
+        let mut files = Vec::new();
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in
+                std::fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?
+            {
+                let p = e?.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(&self.dir)
+                        .expect("under the attempt")
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    files.push((rel, p));
+                }
+            }
+        }
+        // The manifest last: its presence says the attempt is complete.
+        files.sort_by_key(|(rel, _)| (rel == MANIFEST, rel.clone()));
+        let base = self.rel_dir();
+        for (rel, p) in &files {
+            let key = r.path(&format!("{base}/{rel}"));
+            self.uploaded.push(key.clone());
+            r.upload(p, &key)?;
+            crate::publish::fault::point("shard:upload")?;
+        }
+        // Older attempts of this shard are superseded (the commit would ignore them anyway).
+        let shard_rel = format!(
+            "{}/staging/{}/{}",
+            crate::publish::META,
+            self.run_id,
+            self.spec.dir_name()
+        );
+        let shard_base = r.path(&shard_rel);
+        if let Ok(objects) = r.list(&shard_rel) {
+            let old: Vec<ObjPath> = objects
+                .into_iter()
+                .map(|o| o.location)
+                .filter(|p| {
+                    p.prefix_match(&shard_base)
+                        .and_then(|mut parts| parts.next())
+                        .is_some_and(|a| {
+                            a.as_ref().starts_with("attempt-") && a.as_ref() < self.attempt.as_str()
+                        })
+                })
+                .collect();
+            let _ = r.delete_all(old);
+        }
+        Ok(PathBuf::from(
+            r.url_of(&r.path(&format!("{base}/{MANIFEST}"))),
+        ))
+    }
+
+    /// Deletes what this attempt uploaded (a failed or superseded attempt).
+    fn delete_uploaded(&mut self) {
+        if let Some((r, _)) = &self.remote {
+            if !self.uploaded.is_empty() {
+                let _ = r.delete_all(std::mem::take(&mut self.uploaded));
+            }
+        }
     }
 
     fn write(&mut self, table: &str, schema: SchemaRef, batch: &RecordBatch) -> Result<()> {
@@ -214,7 +316,43 @@ impl Stage {
         for d in [&self.dir, &self.shard_dir] {
             let _ = File::open(d).and_then(|f| f.sync_all());
         }
+        let manifest = match self.remote {
+            Some(_) => self.upload()?,
+            None => path.clone(),
+        };
+        // A shard that finished after its run was committed (a retried pod that came too late)
+        // would leave its attempt behind for good: it removes it and says so. (The commit removes
+        // the staging folder after publishing, so what was written before this check is removed
+        // by the commit, and what is written after it sees the commit here.)
+        match refuse_committed(&self.out, &self.run_id) {
+            Err(e) if e.downcast_ref::<super::ShardError>().is_some() => {
+                // Everything left under the committed run's staging folder is an orphan.
+                match &self.remote {
+                    Some((r, _)) => {
+                        self.uploaded.clear();
+                        let _ = super::remote::StoreStaging::new(r.clone(), &self.run_id).remove();
+                    }
+                    None => {
+                        let _ =
+                            std::fs::remove_dir_all(super::staging_root(&self.out, &self.run_id));
+                    }
+                }
+                return Err(e);
+            }
+            // Cannot tell (the store did not answer): keep the staged attempt.
+            Err(e) => eprintln!("pulso: warning: shard {} is staged, but whether run {} was committed meanwhile could not be read ({e:#})", self.spec, self.run_id),
+            Ok(()) => {}
+        }
         self.finished = true;
+        if let Some((_, scratch)) = self.remote.take() {
+            let _ = std::fs::remove_dir_all(scratch);
+            return Ok(StagedShard {
+                spec: self.spec,
+                attempt: self.attempt.clone(),
+                manifest,
+                rows,
+            });
+        }
         // Older attempts of this shard are superseded (the commit would ignore them anyway).
         if let Ok(rd) = std::fs::read_dir(&self.shard_dir) {
             for e in rd.flatten() {
@@ -236,6 +374,10 @@ impl Stage {
     pub fn abort(mut self) {
         self.parts.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
+        self.delete_uploaded();
+        if let Some((_, scratch)) = self.remote.take() {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
         self.finished = true;
     }
 }
@@ -256,6 +398,25 @@ impl Drop for Stage {
         if !self.finished {
             self.parts.clear();
             let _ = std::fs::remove_dir_all(&self.dir);
+            self.delete_uploaded();
         }
+        if let Some((_, scratch)) = self.remote.take() {
+            let _ = std::fs::remove_dir_all(scratch);
+        }
+    }
+}
+
+/// Fails with [`super::ShardError::Committed`] when `run_id` is the committed version of `out`.
+pub fn refuse_committed(out: &Path, run_id: &str) -> Result<()> {
+    let current = crate::publish::target::current_version(out)
+        .with_context(|| format!("cannot read the committed version of {}", out.display()))?;
+    match current {
+        Some(v) if v.run_id == run_id => Err(super::ShardError::Committed {
+            run_id: run_id.to_string(),
+            out: out.display().to_string(),
+            version: v.version,
+        }
+        .into()),
+        _ => Ok(()),
     }
 }

@@ -574,3 +574,368 @@ fn s3_errors_name_the_url_and_publish_nothing() {
     assert!(visible(&out) == before);
     assert_eq!(trees(&out).len(), 1, "the failed run's uploads are deleted");
 }
+
+// ---- shards staging on the object store (issue 12) ---------------------------------------------
+
+const SHARD_RUN: &str = "night-s3-shards";
+
+/// `pulso run pN.toml --shard SPEC --run-id SHARD_RUN` into `out`.
+fn shard_cmd(dir: &Path, night: usize, date: &str, out: &str, spec: &str) -> Command {
+    let mut c = cmd(dir, night, date, out);
+    c.args(["--shard", spec, "--run-id", SHARD_RUN])
+        .env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("PULSO_SHARD_COUNT");
+    c
+}
+
+/// `pulso commit pN.toml --run-id SHARD_RUN` of `out`.
+fn commit_cmd(dir: &Path, night: usize, date: &str, out: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["commit", &format!("p{night}.toml"), "--date", date])
+        .args(["--out", out, "--run-id", SHARD_RUN])
+        .current_dir(dir)
+        .env("PULSO_PSEUDONYM_KEY", "test-key")
+        .env_remove("PULSO_MODEL")
+        .env_remove("PULSO_FAULT")
+        .env_remove("PULSO_GC_GRACE_S");
+    c
+}
+
+/// Shards `specs` of night 0 started together; each must exit 0. Returns their pids.
+fn shards_together(dir: &Path, date: &str, out: &str, specs: &[&str]) -> Vec<u32> {
+    let children: Vec<(String, Child)> = specs
+        .iter()
+        .map(|s| {
+            let c = shard_cmd(dir, 0, date, out, s)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (s.to_string(), c)
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for (spec, c) in children {
+        pids.push(c.id());
+        let o = c.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "shard {spec}: {}", text(&o));
+    }
+    pids
+}
+
+/// Rows per partition folder (all part files of a folder together, sorted): shards name their
+/// part files `part-sIIII-…`, one process `part-…`.
+fn by_partition(c: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (rel, rows) in c {
+        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+        m.entry(dir.to_string()).or_default().extend(rows.clone());
+    }
+    for rows in m.values_mut() {
+        rows.sort();
+    }
+    m
+}
+
+/// The same view of a local output (its fixed entries, through `_pulso/current`).
+fn local_partitions(out: &Path) -> BTreeMap<String, Vec<String>> {
+    let mut c = BTreeMap::new();
+    let mut stack: Vec<PathBuf> = ["signals", "rejects", "aggregates"]
+        .iter()
+        .map(|t| out.join(t))
+        .collect();
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                let mut rows = Vec::new();
+                for b in ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&p).unwrap())
+                    .unwrap()
+                    .build()
+                    .unwrap()
+                {
+                    rows.extend(row_strings(&b.unwrap()));
+                }
+                let rel = p.strip_prefix(out).unwrap().display().to_string();
+                c.insert(rel, rows);
+            }
+        }
+    }
+    by_partition(&c)
+}
+
+/// Keys under `out`'s staging folder of the test run.
+fn staged_keys(out: &str) -> Vec<String> {
+    let r = remote(out);
+    r.list(&format!("_pulso/staging/{SHARD_RUN}"))
+        .unwrap()
+        .iter()
+        .map(|o| r.rel(&o.location).unwrap())
+        .collect()
+}
+
+/// The published manifest of `out` (its current log entry).
+fn published_manifest(out: &str) -> serde_json::Value {
+    serde_json::from_slice(&visible(out)["@manifest"]).unwrap()
+}
+
+#[test]
+fn s3_three_shards_and_commit_equal_one_process_and_the_local_sharded_run() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "shards");
+    upload_inputs(&format!("{b}/in/n0"), 0, 2, 60);
+    let single = format!("{b}/single");
+    let out = format!("{b}/sharded");
+    let dir = pipelines(&b, &out);
+    ok(&cmd(dir.path(), 0, D1, &single).output().unwrap());
+    let want = by_partition(&content(&single));
+    assert!(rows_of(&want, "signals/") > 150, "{:?}", want.keys());
+    assert!(rows_of(&want, "rejects/") > 0, "{:?}", want.keys());
+    assert!(
+        rows_of(&want, "aggregates/brand_daily") > 0,
+        "{:?}",
+        want.keys()
+    );
+
+    // Three shards at once, each staging on the store; nothing is published before the commit.
+    let t0 = Instant::now();
+    let pids = shards_together(dir.path(), D1, &out, &["0/3", "1/3", "2/3"]);
+    let shards_s = t0.elapsed().as_secs_f64();
+    assert!(pulso::publish::remote::committed(&out).unwrap().is_none());
+    let keys = staged_keys(&out);
+    let manifests = keys
+        .iter()
+        .filter(|k| k.ends_with("/manifest.json"))
+        .count();
+    assert_eq!(manifests, 3, "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.contains("/signals/segment=")),
+        "{keys:?}"
+    );
+    // The shards' local scratch folders are gone.
+    let tmp = std::env::temp_dir();
+    for pid in &pids {
+        assert!(
+            std::fs::read_dir(&tmp).unwrap().flatten().all(|e| !e
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("pulso-shard-{pid}-"))),
+            "scratch of shard pid {pid} left in {}",
+            tmp.display()
+        );
+    }
+
+    // Shard 1 run again (a pod retried late) is mid-upload while the commit runs: the commit
+    // ignores its incomplete attempt; once it finishes it sees the commit and keeps nothing.
+    let ready = dir.path().join("late.ready");
+    let mut late = shard_cmd(dir.path(), 0, D1, &out, "1/3")
+        .env("PULSO_FAULT", "shard:upload:wait")
+        .env("PULSO_FAULT_READY", &ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, &mut late);
+
+    let t1 = Instant::now();
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    let commit_s = t1.elapsed().as_secs_f64();
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1/3: took"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(&ready).unwrap();
+    let lo = late.wait_with_output().unwrap();
+    assert_eq!(lo.status.code(), Some(2), "{}", text(&lo));
+    assert!(
+        String::from_utf8_lossy(&lo.stderr).contains("already published"),
+        "{}",
+        text(&lo)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("3 shards"),
+        "{}",
+        text(&o)
+    );
+    let got = by_partition(&content(&out));
+    assert_same(&got, &want, "3 shards on s3 vs one process on s3");
+    let mf = published_manifest(&out);
+    let single_mf = published_manifest(&single);
+    assert_eq!(mf["counts"], single_mf["counts"], "manifest counts");
+    assert_eq!(mf["shards"]["count"], 3);
+    assert_eq!(mf["commit"]["run_id"], SHARD_RUN);
+    assert!(
+        staged_keys(&out).is_empty(),
+        "staging is removed after the commit"
+    );
+    eprintln!("s3 shards: 3 shards together {shards_s:.1} s, commit {commit_s:.1} s");
+
+    // The same night sharded to a local folder publishes the same rows.
+    let local = tempfile::tempdir().unwrap();
+    let lout = local.path().join("out").display().to_string();
+    shards_together(dir.path(), D1, &lout, &["0/3", "1/3", "2/3"]);
+    ok(&commit_cmd(dir.path(), 0, D1, &lout).output().unwrap());
+    assert_same(
+        &local_partitions(Path::new(&lout)),
+        &want,
+        "3 shards to a local folder vs one process on s3",
+    );
+
+    // A commit retried after it succeeded changes nothing.
+    let before = visible(&out);
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("already"),
+        "{}",
+        text(&o)
+    );
+    assert!(visible(&out) == before);
+    // A shard of the committed run started again (a pod retried too late) stages nothing.
+    let o = shard_cmd(dir.path(), 0, D1, &out, "1/3").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("already published") && e.contains("new --run-id"),
+        "{e}"
+    );
+    assert!(staged_keys(&out).is_empty());
+    assert!(visible(&out) == before);
+}
+
+#[test]
+fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "shardkill");
+    upload_inputs(&format!("{b}/in/n0"), 0, 1, 100);
+    upload_inputs(&format!("{b}/in/n1"), 1, 1, 30);
+    let out = format!("{b}/out");
+    let dir = pipelines(&b, &out);
+    // A previous night, then the reference: night 0 in one process on a copy.
+    ok(&cmd(dir.path(), 1, D0, &out).output().unwrap());
+    let before = visible(&out);
+    let reference = format!("{b}/reference");
+    copy_prefix(&out, &reference);
+    ok(&cmd(dir.path(), 0, D1, &reference).output().unwrap());
+    let want = by_partition(&content(&reference));
+
+    // Shard 1 never ran: exit 2 naming it; the previous version is untouched.
+    shards_together(dir.path(), D1, &out, &["0/3", "2/3"]);
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("shard 1/3")
+            && e.contains("--shard 1/3")
+            && e.contains(&format!(
+                "{out}/_pulso/staging/{SHARD_RUN}/shard-0001-of-0003"
+            ))
+            && e.contains("Nothing was published"),
+        "{e}"
+    );
+    assert!(visible(&out) == before, "the previous version is untouched");
+
+    // Shard 1 killed by SIGKILL after two of its uploads: an attempt without a manifest.
+    let o = shard_cmd(dir.path(), 0, D1, &out, "1/3")
+        .env("PULSO_FAULT", "shard:upload@2")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.signal(), Some(libc::SIGKILL), "{}", text(&o));
+    let shard1 = |keys: &[String]| -> Vec<String> {
+        keys.iter()
+            .filter(|k| k.contains("/shard-0001-of-0003/"))
+            .cloned()
+            .collect()
+    };
+    let killed = shard1(&staged_keys(&out));
+    assert_eq!(killed.len(), 2, "{killed:?}");
+    assert!(!killed.iter().any(|k| k.ends_with("manifest.json")));
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("shard 1/3"),
+        "{}",
+        text(&o)
+    );
+    assert!(visible(&out) == before, "the previous version is untouched");
+
+    // Shard 2 has a second complete attempt (a pod that ran twice to the end): an older copy.
+    let r = remote(&out);
+    let keys = staged_keys(&out);
+    let attempt2 = keys
+        .iter()
+        .find(|k| k.contains("/shard-0002-of-0003/") && k.ends_with("/manifest.json"))
+        .unwrap()
+        .split('/')
+        .nth(4)
+        .unwrap()
+        .to_string();
+    let zombie = "attempt-20000101T000000.000000000Z-000000";
+    for k in keys.iter().filter(|k| k.contains(&attempt2)) {
+        r.copy(&r.path(k), &r.path(&k.replace(&attempt2, zombie)))
+            .unwrap();
+    }
+
+    // Another commit of the run holds the claim: `pulso commit` exits 2 saying so.
+    let claim = r.path(&format!("_pulso/staging/{SHARD_RUN}/commit-claim.json"));
+    r.put(&claim, br#"{"holder": "pid 1 on elsewhere"}"#.to_vec())
+        .unwrap();
+    let o = commit_cmd(dir.path(), 0, D1, &out).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("being committed by another process") && e.contains("pid 1 on elsewhere"),
+        "{e}"
+    );
+    assert!(visible(&out) == before, "the previous version is untouched");
+
+    // What a shard of the previous run left after that run's commit: removed by this commit.
+    let prev = pulso::publish::remote::committed(&out)
+        .unwrap()
+        .unwrap()
+        .run_id;
+    let orphan = r.path(&format!(
+        "_pulso/staging/{prev}/shard-0000-of-0002/attempt-x/signals/part-00000.parquet"
+    ));
+    r.put(&orphan, b"orphan".to_vec()).unwrap();
+
+    // The retried shard 1 replaces its killed attempt and, last to finish, commits the run,
+    // taking over the claim once it has not been renewed for the (here 1 s) claim lifetime.
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = shard_cmd(dir.path(), 0, D1, &out, "1/3")
+        .arg("--commit-when-complete")
+        .env("PULSO_COMMIT_CLAIM_TTL_S", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!("shard 2/3: took {attempt2}"))
+            && e.contains("1 other attempt")
+            && e.contains("taking over the commit claim"),
+        "{}",
+        text(&o)
+    );
+    assert_same(
+        &by_partition(&content(&out)),
+        &want,
+        "killed and retried shard, a shard with two complete attempts",
+    );
+    let mf = published_manifest(&out);
+    assert_eq!(mf["counts"], published_manifest(&reference)["counts"]);
+    let list = mf["shards"]["list"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list[2]["attempt"], attempt2.as_str());
+    assert!(
+        staged_keys(&out).is_empty(),
+        "staging is removed after the commit"
+    );
+    assert!(
+        r.list("_pulso/staging").unwrap().is_empty(),
+        "the previous run's leftover staging is removed too"
+    );
+}
