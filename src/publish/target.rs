@@ -17,6 +17,9 @@ impl Target {
     /// A local folder (locked), or an `s3://` / `gs://` / `az://` prefix.
     pub fn open(out: &Path) -> Result<Target, CommitError> {
         match out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+            Some(url) if super::delta_store::is_delta_store(url) => {
+                Err(CommitError::DeltaLayout { path: out.into() })
+            }
             Some(url) => Ok(Target::Remote(RemoteOutput::open(url)?)),
             None => Ok(Target::Local(Output::open(out)?)),
         }
