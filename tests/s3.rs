@@ -1044,14 +1044,30 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
     eprintln!("Delta readers on S3 checked: {checked:?}; not available: {}", got["missing"]);
 }
 
-/// Kill points of the Delta commit on S3; true: the run is published (its manifest exists).
-const DELTA_KILL_POINTS: [(&str, bool); 5] = [
-    ("delta:planned", false),
-    ("delta:file-moved@2", false),
-    ("delta:moved", false),
-    ("delta:table-committed", false),
-    ("delta:manifest", true),
+/// Kill points of the Delta commit on S3: (point, the run is published (its manifest exists),
+/// the next run collects at once (`PULSO_GC_GRACE_S=0`), that run's number). The dead run's
+/// plan is dropped (grace 0: its number is taken again), kept (within the grace: the next run
+/// takes the next number) or completed by the next run (some table holds it).
+const DELTA_KILL_POINTS: [(&str, bool, bool, u64); 5] = [
+    ("delta:planned", false, false, 4),
+    ("delta:file-moved@2", false, true, 3),
+    ("delta:moved", false, true, 3),
+    ("delta:table-committed", false, true, 4),
+    ("delta:manifest", true, true, 4),
 ];
+
+/// Data files stored under the table folders of `out` (referenced or not).
+fn delta_data_objects(out: &str) -> usize {
+    let r = remote(out);
+    r.list("")
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            let rel = r.rel(&m.location).unwrap();
+            !rel.starts_with("_pulso/") && rel.ends_with(".parquet")
+        })
+        .count()
+}
 
 #[test]
 fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
@@ -1074,7 +1090,8 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
     let want = delta_content(&reference);
     assert_ne!(want, before);
 
-    for (i, (point, published)) in DELTA_KILL_POINTS.into_iter().enumerate() {
+    let want_objects = delta_data_objects(&reference);
+    for (i, (point, published, collect, next)) in DELTA_KILL_POINTS.into_iter().enumerate() {
         let out = format!("{b}/k{i}");
         copy_prefix(&base, &out);
         let o = cmd(dir.path(), 2, D1, &out)
@@ -1107,16 +1124,33 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
             }
         }
         // The next run settles the dead one and produces the reference output.
-        let o = cmd(dir.path(), 2, D1, &out)
-            .env("PULSO_GC_GRACE_S", "0")
-            .output()
-            .unwrap();
-        ok(&o);
+        let mut c = cmd(dir.path(), 2, D1, &out);
+        if collect {
+            c.env("PULSO_GC_GRACE_S", "0");
+        }
+        ok(&c.output().unwrap());
         assert_same(&delta_content(&out), &want, &format!("re-run after {point}"));
-        assert!(
-            remote(&out).list("_pulso/delta-plans").unwrap().is_empty(),
-            "{point}: plans left"
-        );
+        assert_eq!(delta_manifest(&out).unwrap().0, next, "{point}: run number");
+        let plans: Vec<String> = remote(&out)
+            .list("_pulso/delta-plans")
+            .unwrap()
+            .iter()
+            .map(|m| m.location.filename().unwrap().to_string())
+            .collect();
+        if collect {
+            assert!(plans.is_empty(), "{point}: plans left {plans:?}");
+            if next == 3 {
+                assert_eq!(
+                    delta_data_objects(&out),
+                    want_objects,
+                    "{point}: the dead run's uploads were deleted"
+                );
+            }
+        } else {
+            // Within the grace period the dead run's plan keeps its number (its writer might
+            // still be alive); nothing of it is visible.
+            assert_eq!(plans, vec!["00000000000000000003.json".to_string()], "{point}");
+        }
     }
 
     // A failed upload (not a kill) publishes nothing and deletes what it uploaded.
