@@ -982,6 +982,18 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
         );
     }
 
+    // `pulso current` names the run manifest and the prefix of the tables.
+    let o = Command::new(BIN)
+        .args(["current", &out, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cur: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(cur["version"], 3);
+    assert_eq!(cur["tree"], out.as_str());
+    assert_eq!(cur["run_id"], m3["commit"]["run_id"]);
+    assert!(cur["manifest"].as_str().unwrap().ends_with("_pulso/log/00000000000000000003.json"));
+
     // `pulso report` reads the Delta tables on S3.
     let o = Command::new(BIN)
         .args(["report", &out, "--date", D1])

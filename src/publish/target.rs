@@ -86,10 +86,12 @@ pub struct CurrentVersion {
 /// The committed version of a local folder or an object-store prefix (None: nothing committed).
 pub fn current_version(out: &Path) -> Result<Option<CurrentVersion>, CommitError> {
     if let Some(url) = out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+        // Delta tables on a store: the manifest is found the same way; the tables are the prefix.
+        let delta = super::delta_store::is_delta_store(url);
         return Ok(super::remote::committed(url)?.map(|v| CurrentVersion {
             version: v.version,
             run_id: v.run_id,
-            tree: v.tree_url,
+            tree: if delta { url.to_string() } else { v.tree_url },
             manifest: v.manifest_url,
         }));
     }
