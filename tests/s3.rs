@@ -1185,3 +1185,45 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
         DELTA_KILL_POINTS.len()
     );
 }
+
+#[test]
+fn s3_delta_two_writers_the_stale_one_fails_and_publishes_nothing() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "delta-race");
+    delta_inputs(&b);
+    let out = format!("{b}/out");
+    let dir = delta_pipelines(&b, &out);
+    ok(&cmd(dir.path(), 0, D0, &out).output().unwrap());
+    // A has planned run 2 and uploaded its files; B runs start to end meanwhile.
+    let ready = dir.path().join("ready");
+    let mut a = cmd(dir.path(), 2, D1, &out)
+        .env("PULSO_FAULT", "delta:moved:wait")
+        .env("PULSO_FAULT_READY", &ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, &mut a);
+    ok(&cmd(dir.path(), 1, D1, &out).output().unwrap());
+    let (nb, mb) = delta_manifest(&out).unwrap();
+    assert_eq!(nb, 3, "B took the next number: A's plan still claims 2");
+    let seen_b = delta_content(&out);
+    std::fs::remove_file(&ready).unwrap();
+    let o = a.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!("{out}/signals"))
+            && e.contains("another writer changed it")
+            && e.contains("planned run 2"),
+        "{e}"
+    );
+    // B's run is what every reader sees; A left no plan behind.
+    assert_same(&delta_content(&out), &seen_b, "B's run after A failed");
+    let names: Vec<&String> = mb["commit"]["tables"].as_object().unwrap().keys().collect();
+    assert_eq!(delta_latest(&out, &names), delta_versions(&mb));
+    assert!(remote(&out).list("_pulso/delta-plans").unwrap().is_empty());
+    // And A simply runs again.
+    ok(&cmd(dir.path(), 2, D1, &out).output().unwrap());
+    assert_eq!(delta_manifest(&out).unwrap().0, 4);
+}

@@ -552,7 +552,8 @@ pub(super) fn commit_tables(
         let label = site.label(&t.table);
         let state = table_state(site, &t.table)?;
         let version = match state {
-            Some((v, Some(txn))) if txn >= plan.version as i64 => v,
+            // This run, committed before a kill (a later run's `txn` is no such proof).
+            Some((v, Some(txn))) if txn == plan.version as i64 => v,
             s if s.map(|(v, _)| v) == t.read_version => {
                 let v = block_on(commit_table(site.uri(&t.table), plan, t)).map_err(|e| {
                     match e {
@@ -638,10 +639,10 @@ pub(super) fn final_manifest(
     Ok((manifest, versions))
 }
 
-/// Whether some table of the plan already holds its run (`txn` >= N).
+/// Whether some table of the plan already holds its run (`txn` = N).
 pub(super) fn any_committed(site: &dyn TableSite, plan: &Plan) -> Result<bool, DeltaError> {
     for t in &plan.tables {
-        if matches!(table_state(site, &t.table)?, Some((_, Some(txn))) if txn >= plan.version as i64)
+        if matches!(table_state(site, &t.table)?, Some((_, Some(txn))) if txn == plan.version as i64)
         {
             return Ok(true);
         }

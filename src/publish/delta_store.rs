@@ -35,7 +35,7 @@
 
 use super::delta::{
     self, any_committed, block_on, commit_member, commit_tables, final_manifest, plan_tables,
-    table_state, DeltaCommitted, DeltaError, Plan, TableSite,
+    DeltaCommitted, DeltaError, Plan, TableSite,
 };
 use super::{fault, log_name, META};
 use crate::storage::{self, Remote, StorageError};
@@ -258,16 +258,6 @@ impl Site {
         Ok((versions, manifest, url))
     }
 
-    /// Whether some table holds exactly run N (a later run's `txn` does not count).
-    fn started(&self, plan: &Plan) -> Result<bool, DeltaError> {
-        for t in &plan.tables {
-            if matches!(table_state(self, &t.table)?, Some((_, Some(x))) if x == plan.version as i64)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
 
     /// Settles the plans left by killed runs (see the module docs).
     fn recover(&self) -> Result<(), DeltaError> {
@@ -285,7 +275,7 @@ impl Site {
                 continue;
             }
             let stale = (now - m.last_modified).num_seconds() >= gc_grace_s();
-            if n > latest && self.started(&plan)? {
+            if n > latest && any_committed(self, &plan)? {
                 commit_tables(self, &plan)?;
                 self.write_manifest(&plan)?;
                 self.r.delete_all(vec![m.location])?;
