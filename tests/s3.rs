@@ -778,7 +778,12 @@ fn delta_manifest(out: &str) -> Option<(u64, serde_json::Value)> {
         .unwrap()
         .into_iter()
         .filter_map(|m| {
-            let n = m.location.filename()?.strip_suffix(".json")?.parse::<u64>().ok()?;
+            let n = m
+                .location
+                .filename()?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()?;
             Some((n, m))
         })
         .max_by_key(|(n, _)| *n)?;
@@ -940,7 +945,14 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
         "D0 is untouched by the re-run of D1"
     );
     assert_eq!(
-        delta_latest(&out, &m3["commit"]["tables"].as_object().unwrap().keys().collect::<Vec<_>>()),
+        delta_latest(
+            &out,
+            &m3["commit"]["tables"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>()
+        ),
         delta_versions(m3)
     );
 
@@ -992,7 +1004,10 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
     assert_eq!(cur["version"], 3);
     assert_eq!(cur["tree"], out.as_str());
     assert_eq!(cur["run_id"], m3["commit"]["run_id"]);
-    assert!(cur["manifest"].as_str().unwrap().ends_with("_pulso/log/00000000000000000003.json"));
+    assert!(cur["manifest"]
+        .as_str()
+        .unwrap()
+        .ends_with("_pulso/log/00000000000000000003.json"));
 
     // `pulso report` reads the Delta tables on S3.
     let o = Command::new(BIN)
@@ -1000,7 +1015,11 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("Acme"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Acme"),
+        "{}",
+        text(&o)
+    );
 
     // A data team's readers, from the S3 endpoint: latest and time travel to run 2.
     let labels = serde_json::json!({"latest": delta_versions(m3), "previous": delta_versions(m2)});
@@ -1013,7 +1032,11 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
         .output();
     let o = match o {
         Ok(o) if o.status.success() => o,
-        Ok(o) => panic!("{} tests/py/read_delta.py failed:\n{}", py.display(), text(&o)),
+        Ok(o) => panic!(
+            "{} tests/py/read_delta.py failed:\n{}",
+            py.display(),
+            text(&o)
+        ),
         Err(e) => {
             eprintln!(
                 "SKIPPED Delta readers on S3: {} cannot be started ({e}); `make test` installs deltalake",
@@ -1053,7 +1076,10 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
             serde_json::from_value(got["deltalake"]["latest"]["@versions"].clone()).unwrap();
         assert_eq!(v, delta_versions(m3), "deltalake's latest versions");
     }
-    eprintln!("Delta readers on S3 checked: {checked:?}; not available: {}", got["missing"]);
+    eprintln!(
+        "Delta readers on S3 checked: {checked:?}; not available: {}",
+        got["missing"]
+    );
 }
 
 /// Kill points of the Delta commit on S3: (point, the run is published (its manifest exists),
@@ -1141,7 +1167,11 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
             c.env("PULSO_GC_GRACE_S", "0");
         }
         ok(&c.output().unwrap());
-        assert_same(&delta_content(&out), &want, &format!("re-run after {point}"));
+        assert_same(
+            &delta_content(&out),
+            &want,
+            &format!("re-run after {point}"),
+        );
         assert_eq!(delta_manifest(&out).unwrap().0, next, "{point}: run number");
         let plans: Vec<String> = remote(&out)
             .list("_pulso/delta-plans")
@@ -1161,7 +1191,11 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
         } else {
             // Within the grace period the dead run's plan keeps its number (its writer might
             // still be alive); nothing of it is visible.
-            assert_eq!(plans, vec!["00000000000000000003.json".to_string()], "{point}");
+            assert_eq!(
+                plans,
+                vec!["00000000000000000003.json".to_string()],
+                "{point}"
+            );
         }
     }
 
@@ -1170,7 +1204,11 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
     copy_prefix(&base, &out);
     let objects = |u: &str| -> Vec<String> {
         let r = remote(u);
-        r.list("").unwrap().iter().map(|m| r.rel(&m.location).unwrap()).collect()
+        r.list("")
+            .unwrap()
+            .iter()
+            .map(|m| r.rel(&m.location).unwrap())
+            .collect()
     };
     let objects_before = objects(&out);
     let o = cmd(dir.path(), 2, D1, &out)
@@ -1179,7 +1217,11 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert_same(&delta_content(&out), &before, "after a failed upload");
-    assert_eq!(objects(&out), objects_before, "the failed run left no object");
+    assert_eq!(
+        objects(&out),
+        objects_before,
+        "the failed run left no object"
+    );
     eprintln!(
         "s3 delta kill points: {} each followed by a matching re-run",
         DELTA_KILL_POINTS.len()

@@ -219,7 +219,8 @@ impl Site {
             .flat_map(|t| t.moves.iter().map(|(_, dst)| self.r.path(dst)))
             .collect();
         self.r.delete_all(files)?;
-        self.r.delete_all(vec![self.r.path(&self.rel(plan.version, PLANS))])?;
+        self.r
+            .delete_all(vec![self.r.path(&self.rel(plan.version, PLANS))])?;
         Ok(())
     }
 
@@ -257,7 +258,6 @@ impl Site {
         })?;
         Ok((versions, manifest, url))
     }
-
 
     /// Settles the plans left by killed runs (see the module docs).
     fn recover(&self) -> Result<(), DeltaError> {

@@ -104,9 +104,8 @@ fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow
 fn run_remote_delta(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
     let dir = crate::storage::scratch_dir("report")?;
     let tables = |t: &str| t.starts_with("aggregates/") || t == "signals";
-    let want = |rel: &str| {
-        rel.starts_with("aggregates/") || rel.starts_with("signals/segment=external/")
-    };
+    let want =
+        |rel: &str| rel.starts_with("aggregates/") || rel.starts_with("signals/segment=external/");
     let r = crate::publish::delta_store::download_committed(url, &tables, &want, &dir)
         .map_err(anyhow::Error::from)
         .and_then(|m| {
