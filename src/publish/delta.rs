@@ -400,6 +400,9 @@ async fn commit_table(uri: String, plan: &Plan, t: &PlannedTable) -> DeltaResult
     }
 }
 
+/// `[(segment, external), (date, D)]` of a partition folder.
+type PartitionValues = Vec<(String, String)>;
+
 /// Step 2's content: for every table the run wrote or that exists, the `add` actions of the
 /// run's files (named `STEM-RUN_ID-TOKEN.parquet`) and the `remove` actions of every live file
 /// of `date`. `moves` are (file relative to `src_base`, place relative to the output).
@@ -413,7 +416,7 @@ pub(super) fn plan_tables(
 ) -> Result<Vec<PlannedTable>, DeltaError> {
     let token = format!("{:x}", now_ms());
     // Tables this run wrote, and those it did not but whose `date` partitions it replaces.
-    let mut by_table: BTreeMap<String, Vec<(&String, Vec<(String, String)>)>> = BTreeMap::new();
+    let mut by_table: BTreeMap<String, Vec<(&String, PartitionValues)>> = BTreeMap::new();
     for rel in parts.keys() {
         let (table, pv) = split_partition(rel);
         by_table.entry(table).or_default().push((rel, pv));
@@ -746,11 +749,13 @@ impl DeltaOutput {
     fn recover(&self) -> Result<(), DeltaError> {
         let pending = self.meta.join(PENDING);
         match std::fs::read(&pending) {
-            Ok(body) => match serde_json::from_slice::<Plan>(&body) {
-                Ok(plan) => self.settle(&plan)?,
-                // A plan cut short by a kill while it was written: nothing was moved yet.
-                Err(_) => {}
-            },
+            // A plan that does not parse was cut short by a kill while it was written: nothing
+            // was moved yet.
+            Ok(body) => {
+                if let Ok(plan) = serde_json::from_slice::<Plan>(&body) {
+                    self.settle(&plan)?
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(DeltaError::Io {
