@@ -1077,8 +1077,8 @@ fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
         assert_eq!(v, delta_versions(m3), "deltalake's latest versions");
     }
     eprintln!(
-        "Delta readers on S3 checked: {checked:?}; not available: {}",
-        got["missing"]
+        "Delta readers on S3 checked: {checked:?}; not available: {}; deltalake read: {}",
+        got["missing"], got["deltalake"]
     );
 }
 

@@ -29,9 +29,9 @@
 //!
 //! Opening the output settles plans left by killed runs: a plan whose manifest exists is
 //! deleted; one some table already holds (`txn` = N) is completed exactly as planned; one no
-//! table holds published nothing: its uploaded files and the plan are deleted once nothing was
-//! written to the plan for `PULSO_GC_GRACE_S` seconds (default 6 hours: its writer may still
-//! be running), and until then its number stays taken (the next run takes N+1).
+//! table holds published nothing: its uploaded files and the plan are deleted once the plan is
+//! `PULSO_GC_GRACE_S` seconds old (default 6 hours: its writer may still be running), and until
+//! then its number stays taken (the next run takes N+1).
 
 use super::delta::{
     self, any_committed, block_on, commit_member, commit_tables, final_manifest, plan_tables,
