@@ -74,14 +74,15 @@ $(MOTO_STAMP): $(TORCH_STAMP)
 moto-deps: $(MOTO_STAMP)
 
 # tests/it/delta.rs reads the Delta tables with the `deltalake` package, Polars and DuckDB's delta
-# extension (PyPI duckdb-ext-delta ships it: nothing is downloaded at run time). A venv of their
+# extension (PyPI duckdb-ext-delta ships it: nothing is downloaded at run time); tests/it/s3.rs reads
+# them from the S3 test server too (DuckDB through duckdb-ext-httpfs). A venv of their
 # own: current pyarrow needs numpy 2, which the torch venv does not have.
 DELTA_VENV := build/delta-readers
-DELTA_STAMP := $(DELTA_VENV)/.delta-readers-1
+DELTA_STAMP := $(DELTA_VENV)/.delta-readers-2
 $(DELTA_STAMP):
 	@mkdir -p build
 	($(PYTHON) -m venv $(DELTA_VENV) && $(DELTA_VENV)/bin/pip install --quiet --disable-pip-version-check \
-	  deltalake==1.6.6 pyarrow==26.0.1 polars==2.1.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 && touch $@) || \
+	  deltalake==1.6.6 pyarrow==26.0.1 polars==2.1.0 duckdb==1.4.4 duckdb-ext-delta==1.4.4.20260205 duckdb-ext-httpfs==1.4.4.20260205 && touch $@) || \
 	  echo "note: deltalake/polars/duckdb-ext-delta not installed; the Delta reader checks will be skipped"
 
 delta-reader-deps: $(DELTA_STAMP)

@@ -646,13 +646,6 @@ impl Plan {
         };
         let guard = GuardPlan::build(&file).map_err(&invalid)?;
         let output_format = OutputFormat::parse(file.output.format.as_deref()).map_err(&invalid)?;
-        if output_format == OutputFormat::Delta && crate::storage::is_url_path(&out) {
-            return Err(invalid(format!(
-                "[output] format = \"delta\" writes to a local folder only; {} is an object-store URL: \
-                 use format = \"parquet\" there (its commit is a put-if-absent manifest) or a local --out",
-                out.display()
-            )));
-        }
 
         let services = ServicePlan::build(&file, &base).map_err(&invalid)?;
 

@@ -10,6 +10,7 @@
 
 use crate::config::OutputFormat;
 use crate::publish::delta::{self, DeltaError, DeltaOutput};
+use crate::publish::delta_store::StoreDeltaOutput;
 use crate::publish::target::Target;
 use crate::publish::{fault, CommitError, Committed};
 use crate::record::{Reject, Segment, Signal};
@@ -104,7 +105,14 @@ impl SinkConfig {
     pub fn build(self) -> Result<Sink, SinkError> {
         let output = match self.format {
             OutputFormat::Parquet => Dest::Hive(Target::open(&self.out)?),
-            OutputFormat::Delta => Dest::Delta(DeltaOutput::open(&self.out)?),
+            OutputFormat::Delta => match self
+                .out
+                .to_str()
+                .filter(|_| crate::storage::is_url_path(&self.out))
+            {
+                Some(url) => Dest::DeltaStore(StoreDeltaOutput::open(url)?),
+                None => Dest::Delta(DeltaOutput::open(&self.out)?),
+            },
         };
         let staging = output.run_dir(&self.run_id);
         if staging.exists() {
@@ -229,10 +237,11 @@ pub struct Sink {
 }
 
 /// Where a run is published: a versioned Hive tree (local folder or object store) or Delta
-/// tables (local folder).
+/// tables (local folder or object store).
 enum Dest {
     Hive(Target),
     Delta(DeltaOutput),
+    DeltaStore(StoreDeltaOutput),
 }
 
 impl Dest {
@@ -240,24 +249,28 @@ impl Dest {
         match self {
             Dest::Hive(o) => o.current_manifest(),
             Dest::Delta(o) => o.current_manifest(),
+            Dest::DeltaStore(o) => o.current_manifest(),
         }
     }
     fn run_dir(&self, run_id: &str) -> PathBuf {
         match self {
             Dest::Hive(o) => o.run_dir(run_id),
             Dest::Delta(o) => o.run_dir(run_id),
+            Dest::DeltaStore(o) => o.run_dir(run_id),
         }
     }
     fn history_root(&self, out: &Path) -> PathBuf {
         match self {
             Dest::Hive(o) => o.history_root(out),
             Dest::Delta(_) => out.to_path_buf(),
+            Dest::DeltaStore(o) => o.history_root(),
         }
     }
     fn discard(&self, run_id: &str) {
         match self {
             Dest::Hive(o) => o.discard(run_id),
             Dest::Delta(o) => o.discard(run_id),
+            Dest::DeltaStore(o) => o.discard(run_id),
         }
     }
 }
@@ -412,6 +425,16 @@ impl Sink {
         let output = match &mut self.output {
             Dest::Hive(o) => o,
             Dest::Delta(o) => {
+                let schemas = std::mem::take(&mut self.schemas);
+                let c = o.commit(&self.cfg.run_id, &date, &schemas, manifest)?;
+                self.committed = true;
+                return Ok(Published {
+                    partitions: rows,
+                    manifest: c.manifest,
+                    version: c.version,
+                });
+            }
+            Dest::DeltaStore(o) => {
                 let schemas = std::mem::take(&mut self.schemas);
                 let c = o.commit(&self.cfg.run_id, &date, &schemas, manifest)?;
                 self.committed = true;

@@ -46,11 +46,13 @@
 
 use super::{fault, fsx, log_name, CommitError, META};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake_core::kernel::transaction::{
+    CommitBuilder, CommitProperties, TableReference, TransactionError,
+};
 use deltalake_core::kernel::{Action, Add, Remove, StructType, Transaction};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
-use deltalake_core::{DeltaTableBuilder, DeltaTableError};
+use deltalake_core::{DeltaResult, DeltaTableBuilder, DeltaTableError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -98,6 +100,14 @@ pub enum DeltaError {
     Corrupt { path: PathBuf, message: String },
     #[error("table {table}: its schema cannot be written as Delta: {message}")]
     Schema { table: String, message: String },
+    /// A request to the object store holding the tables (see [`super::delta_store`]).
+    #[error(transparent)]
+    Store(#[from] crate::storage::StorageError),
+    #[error("{out}: the store refused a create-if-absent write ({source}); Delta commits on an object store need one (S3 If-None-Match: *, GCS ifGenerationMatch=0, Azure If-None-Match: *): on S3 leave AWS_CONDITIONAL_PUT unset, use an S3-compatible server with conditional writes, or write to a local --out")]
+    NoConditionalPut {
+        out: String,
+        source: object_store::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DeltaError + '_ {
@@ -114,17 +124,14 @@ fn table_err(table: &Path) -> impl FnOnce(DeltaTableError) -> DeltaError + '_ {
     }
 }
 
-/// Runs one future of the deltalake crate to completion (pulso is synchronous elsewhere).
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime can be built")
-        .block_on(f)
+/// Runs one future of the deltalake crate to completion (pulso is synchronous elsewhere), on the
+/// runtime pulso's object stores live on (their connection pools outlive one call).
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    crate::storage::block_on(f)
 }
 
-/// The URL deltalake opens a table by. Local folders today; an object-store URL (`s3://…`) fits
-/// the same place once the output location is one.
+/// The URL deltalake opens a local table by (an object-store table: its `s3://…` URL, see
+/// [`super::delta_store`]).
 fn table_uri(dir: &Path) -> String {
     dir.display().to_string()
 }
@@ -158,7 +165,7 @@ pub fn physical_schema(rel: &str, logical: &SchemaRef) -> (SchemaRef, Option<Vec
 }
 
 /// The Delta schema of a table: the Parquet contract's columns plus `date` (a `date`).
-fn delta_schema(table: &str, logical: &SchemaRef) -> Result<StructType, DeltaError> {
+pub(super) fn delta_schema(table: &str, logical: &SchemaRef) -> Result<StructType, DeltaError> {
     use delta_kernel::engine::arrow_conversion::TryFromArrow;
     let mut fields: Vec<Field> = logical
         .fields()
@@ -177,28 +184,28 @@ fn delta_schema(table: &str, logical: &SchemaRef) -> Result<StructType, DeltaErr
 
 /// One table's part of a run's plan.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PlannedTable {
+pub(super) struct PlannedTable {
     /// Relative to OUT (`signals`, `aggregates/brand_daily`).
-    table: String,
-    partition_by: Vec<String>,
-    schema: StructType,
+    pub(super) table: String,
+    pub(super) partition_by: Vec<String>,
+    pub(super) schema: StructType,
     /// The table's version the plan was made against (None: the run creates the table).
-    read_version: Option<i64>,
-    adds: Vec<Add>,
-    removes: Vec<Remove>,
+    pub(super) read_version: Option<i64>,
+    pub(super) adds: Vec<Add>,
+    pub(super) removes: Vec<Remove>,
     /// (file in the run's folder, its place in the table), both relative to OUT.
-    moves: Vec<(String, String)>,
+    pub(super) moves: Vec<(String, String)>,
 }
 
-/// `_pulso/delta-pending.json`.
+/// `_pulso/delta-pending.json` (on an object store `_pulso/delta-plans/N.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Plan {
-    version: u64,
-    run_id: String,
-    date: String,
-    tables: Vec<PlannedTable>,
+pub(super) struct Plan {
+    pub(super) version: u64,
+    pub(super) run_id: String,
+    pub(super) date: String,
+    pub(super) tables: Vec<PlannedTable>,
     /// The run manifest, with its `commit` member, written as `_pulso/log/N.json` last.
-    manifest: Value,
+    pub(super) manifest: Value,
 }
 
 /// A committed run of a Delta output.
@@ -278,7 +285,7 @@ fn existing_tables(out: &Path) -> Vec<String> {
     v
 }
 
-fn order_key(table: &str) -> (u8, String) {
+pub(super) fn order_key(table: &str) -> (u8, String) {
     match table {
         "signals" => (0, String::new()),
         "rejects" => (1, String::new()),
@@ -286,28 +293,61 @@ fn order_key(table: &str) -> (u8, String) {
     }
 }
 
-/// (latest version, version of pulso's `txn`) of the table in `dir`; None when it is no table.
-async fn table_state(dir: &Path) -> Result<Option<(i64, Option<i64>)>, DeltaError> {
-    if !dir.join("_delta_log").is_dir() {
+/// Where a run's Delta tables live: a local folder or an object-store prefix. The planning and
+/// commit steps below are the same for both; only how a table is named and listed differs.
+pub(super) trait TableSite {
+    /// The URL (or local path) deltalake opens `table` (`signals`, `aggregates/x`) by.
+    fn uri(&self, table: &str) -> String;
+    /// How errors name `table`.
+    fn label(&self, table: &str) -> PathBuf;
+    /// Whether `table` has a `_delta_log` (it may still hold no commit).
+    fn has_log(&self, table: &str) -> Result<bool, DeltaError>;
+    /// Delta tables present, in pulso's fixed commit order.
+    fn tables(&self) -> Result<Vec<String>, DeltaError>;
+    /// Called after each table commit (a local commit is fsynced here).
+    fn committed(&self, _table: &str, _version: i64) -> Result<(), DeltaError> {
+        Ok(())
+    }
+}
+
+/// The table `table` at its latest version; None when it holds no commit yet.
+pub(super) fn load_table(
+    site: &dyn TableSite,
+    table: &str,
+) -> Result<Option<deltalake_core::DeltaTable>, DeltaError> {
+    if !site.has_log(table)? {
         return Ok(None);
     }
-    let table = DeltaTableBuilder::from_valid_uri(table_uri(dir))
-        .map_err(table_err(dir))?
-        .load()
-        .await;
-    let table = match table {
-        Ok(t) => t,
-        // A `_delta_log` folder without a commit (a create killed before its first file).
-        Err(DeltaTableError::NotATable(_)) => return Ok(None),
-        Err(e) => return Err(table_err(dir)(e)),
+    let label = site.label(table);
+    let t = block_on(async {
+        DeltaTableBuilder::from_valid_uri(site.uri(table))?
+            .load()
+            .await
+    });
+    match t {
+        Ok(t) => Ok(Some(t)),
+        // A `_delta_log` without a commit (a create killed before its first file).
+        Err(DeltaTableError::NotATable(_)) => Ok(None),
+        Err(e) => Err(table_err(&label)(e)),
+    }
+}
+
+/// (latest version, version of pulso's `txn`) of `table`; None when it is no table yet.
+pub(super) fn table_state(
+    site: &dyn TableSite,
+    table: &str,
+) -> Result<Option<(i64, Option<i64>)>, DeltaError> {
+    let Some(t) = load_table(site, table)? else {
+        return Ok(None);
     };
-    let version = table.version().unwrap_or(-1);
-    let txn = table
-        .snapshot()
-        .map_err(table_err(dir))?
-        .transaction_version(table.log_store().as_ref(), APP_ID)
-        .await
-        .map_err(table_err(dir))?;
+    let label = site.label(table);
+    let version = t.version().unwrap_or(-1);
+    let txn = block_on(async {
+        t.snapshot()?
+            .transaction_version(t.log_store().as_ref(), APP_ID)
+            .await
+    })
+    .map_err(table_err(&label))?;
     Ok(Some((version, txn)))
 }
 
@@ -318,17 +358,19 @@ fn commit_properties(plan: &Plan) -> CommitProperties {
             ("pulso.run_id".to_string(), Value::from(plan.run_id.clone())),
             ("pulso.run".to_string(), Value::from(plan.version)),
         ])
+        // Exactly the planned version: a table another writer moved on fails the commit
+        // (put-if-absent of `_delta_log/N.json`) instead of being rebased onto it.
+        .with_max_retries(0)
 }
 
 /// One Delta commit: create the table with its first files, or remove + add in one version.
-async fn commit_table(root: &Path, plan: &Plan, t: &PlannedTable) -> Result<i64, DeltaError> {
-    let dir = root.join(&t.table);
+async fn commit_table(uri: String, plan: &Plan, t: &PlannedTable) -> DeltaResult<i64> {
     let mut actions: Vec<Action> = t.removes.iter().cloned().map(Action::Remove).collect();
     actions.extend(t.adds.iter().cloned().map(Action::Add));
     match t.read_version {
         None => {
             let table = CreateBuilder::new()
-                .with_location(table_uri(&dir))
+                .with_location(uri)
                 .with_table_name(t.table.replace('/', "_"))
                 .with_comment(format!(
                     "written by pulso; run manifests in {META}/log of the output folder"
@@ -338,38 +380,285 @@ async fn commit_table(root: &Path, plan: &Plan, t: &PlannedTable) -> Result<i64,
                 .with_actions(actions)
                 .with_save_mode(SaveMode::ErrorIfExists)
                 .with_commit_properties(commit_properties(plan))
-                .await
-                .map_err(table_err(&dir))?;
+                .await?;
             Ok(table.version().unwrap_or(0))
         }
         Some(_) => {
-            let table = DeltaTableBuilder::from_valid_uri(table_uri(&dir))
-                .map_err(table_err(&dir))?
-                .load()
-                .await
-                .map_err(table_err(&dir))?;
+            let table = DeltaTableBuilder::from_valid_uri(uri)?.load().await?;
             let op = DeltaOperation::Write {
                 mode: SaveMode::Overwrite,
                 partition_by: Some(t.partition_by.clone()),
                 predicate: Some(format!("date = '{}'", plan.date)),
             };
-            let snapshot = table.snapshot().map_err(table_err(&dir))?;
+            let snapshot = table.snapshot()?;
             let done = CommitBuilder::from(commit_properties(plan))
                 .with_actions(actions)
                 .build(Some(snapshot as &dyn TableReference), table.log_store(), op)
-                .await
-                .map_err(table_err(&dir))?;
+                .await?;
             Ok(done.version())
         }
     }
 }
 
-fn now_ms() -> i64 {
+/// `[(segment, external), (date, D)]` of a partition folder.
+type PartitionValues = Vec<(String, String)>;
+
+/// Step 2's content: for every table the run wrote or that exists, the `add` actions of the
+/// run's files (named `STEM-RUN_ID-TOKEN.parquet`) and the `remove` actions of every live file
+/// of `date`. `moves` are (file relative to `src_base`, place relative to the output).
+pub(super) fn plan_tables(
+    site: &dyn TableSite,
+    run_dir: &Path,
+    src_base: &Path,
+    run_id: &str,
+    date: &str,
+    parts: &BTreeMap<String, SchemaRef>,
+) -> Result<Vec<PlannedTable>, DeltaError> {
+    let token = format!("{:x}", now_ms());
+    // Tables this run wrote, and those it did not but whose `date` partitions it replaces.
+    let mut by_table: BTreeMap<String, Vec<(&String, PartitionValues)>> = BTreeMap::new();
+    for rel in parts.keys() {
+        let (table, pv) = split_partition(rel);
+        by_table.entry(table).or_default().push((rel, pv));
+    }
+    for t in site.tables()? {
+        by_table.entry(t).or_default();
+    }
+    let mut names: Vec<String> = by_table.keys().cloned().collect();
+    names.sort_by_key(|t| order_key(t));
+
+    let mut tables = Vec::new();
+    for table in names {
+        let written = &by_table[&table];
+        let label = site.label(&table);
+        let loaded = load_table(site, &table)?;
+        let (schema, partition_by, read_version, removes) = match &loaded {
+            Some(t) => {
+                let snap = t.snapshot().map_err(table_err(&label))?;
+                let removes: Vec<Remove> = snap
+                    .file_actions()
+                    .map_err(table_err(&label))?
+                    .into_iter()
+                    .filter(|a| {
+                        a.partition_values.get("date").and_then(|v| v.as_deref()) == Some(date)
+                    })
+                    .map(|a| Remove {
+                        path: a.path,
+                        data_change: true,
+                        deletion_timestamp: Some(now_ms()),
+                        extended_file_metadata: Some(true),
+                        partition_values: Some(a.partition_values),
+                        size: Some(a.size),
+                        ..Default::default()
+                    })
+                    .collect();
+                (
+                    snap.schema().clone(),
+                    snap.metadata().partition_columns().clone(),
+                    t.version(),
+                    removes,
+                )
+            }
+            None => {
+                let Some((rel, _)) = written.first() else {
+                    continue;
+                };
+                let (_, pv) = split_partition(rel);
+                let pb: Vec<String> = pv.into_iter().map(|(k, _)| k).collect();
+                (delta_schema(&table, &parts[*rel])?, pb, None, vec![])
+            }
+        };
+        let mut adds = Vec::new();
+        let mut moves = Vec::new();
+        for (rel, pv) in written {
+            let src_dir = run_dir.join(rel);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&src_dir)
+                .map_err(io(&src_dir))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .collect();
+            files.sort();
+            for f in files {
+                let stem = f.file_stem().expect("a file name").to_string_lossy();
+                let name = format!("{stem}-{run_id}-{token}.parquet");
+                let in_table = rel
+                    .strip_prefix(table.as_str())
+                    .unwrap_or(rel.as_str())
+                    .trim_start_matches('/')
+                    .to_string();
+                let path = format!("{in_table}/{name}");
+                let meta = std::fs::metadata(&f).map_err(io(&f))?;
+                let rows = parquet_rows(&f)?;
+                adds.push(Add {
+                    path: path.clone(),
+                    partition_values: pv
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Some(v.clone())))
+                        .collect::<HashMap<_, _>>(),
+                    size: meta.len() as i64,
+                    modification_time: now_ms(),
+                    data_change: true,
+                    stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
+                    ..Default::default()
+                });
+                let src_rel = f
+                    .strip_prefix(src_base)
+                    .expect("run folder under its base")
+                    .to_string_lossy()
+                    .to_string();
+                moves.push((src_rel, format!("{table}/{path}")));
+            }
+        }
+        if adds.is_empty() && removes.is_empty() {
+            continue;
+        }
+        tables.push(PlannedTable {
+            table,
+            partition_by,
+            schema,
+            read_version,
+            adds,
+            removes,
+            moves,
+        });
+    }
+    Ok(tables)
+}
+
+/// The run manifest's `commit` member before the tables are committed.
+pub(super) fn commit_member(
+    version: u64,
+    run_id: &str,
+    previous: Option<u64>,
+    date: &str,
+    parts: &BTreeMap<String, SchemaRef>,
+) -> Value {
+    serde_json::json!({
+        "version": version,
+        "run_id": run_id,
+        "format": "delta",
+        "previous_version": previous,
+        "txn": {"app_id": APP_ID, "version": version},
+        "manifest": format!("{META}/log/{}", log_name(version)),
+        "replaced_partitions": parts.keys().collect::<Vec<_>>(),
+        "replace_where": format!("date = '{date}'"),
+    })
+}
+
+/// Step 4: one Delta commit per table not yet holding `txn` N, in the plan's order.
+pub(super) fn commit_tables(
+    site: &dyn TableSite,
+    plan: &Plan,
+) -> Result<BTreeMap<String, i64>, DeltaError> {
+    let mut versions = BTreeMap::new();
+    for t in &plan.tables {
+        let label = site.label(&t.table);
+        let state = table_state(site, &t.table)?;
+        let version = match state {
+            // This run, committed before a kill (a later run's `txn` is no such proof).
+            Some((v, Some(txn))) if txn == plan.version as i64 => v,
+            s if s.map(|(v, _)| v) == t.read_version => {
+                let v = block_on(commit_table(site.uri(&t.table), plan, t)).map_err(|e| {
+                    match e {
+                        // Another writer committed this table between our check and our commit.
+                        DeltaTableError::Transaction {
+                            source: TransactionError::MaxCommitAttempts(_),
+                        }
+                        | DeltaTableError::VersionAlreadyExists(_) => {
+                            let found = table_state(site, &t.table).ok().flatten().map(|(v, _)| v);
+                            DeltaError::Changed {
+                                table: label.clone(),
+                                run: plan.version,
+                                planned: t.read_version,
+                                found,
+                            }
+                        }
+                        e => table_err(&label)(e),
+                    }
+                })?;
+                site.committed(&t.table, v)?;
+                v
+            }
+            s => {
+                return Err(DeltaError::Changed {
+                    table: label,
+                    run: plan.version,
+                    planned: t.read_version,
+                    found: s.map(|(v, _)| v),
+                })
+            }
+        };
+        versions.insert(t.table.clone(), version);
+        fault::point("delta:table-committed").map_err(io(&label))?;
+    }
+    Ok(versions)
+}
+
+/// Step 5's content: the run manifest with each table's Delta version (read back from the
+/// tables, so a finished plan records what was committed), and those versions.
+pub(super) fn final_manifest(
+    site: &dyn TableSite,
+    plan: &Plan,
+) -> Result<(Value, BTreeMap<String, i64>), DeltaError> {
+    let mut versions = BTreeMap::new();
+    for t in &plan.tables {
+        if let Some((v, _)) = table_state(site, &t.table)? {
+            versions.insert(t.table.clone(), v);
+        }
+    }
+    let mut manifest = plan.manifest.clone();
+    let mut tables: serde_json::Map<String, Value> = plan
+        .tables
+        .iter()
+        .map(|t| {
+            (
+                t.table.clone(),
+                serde_json::json!({
+                    "path": t.table,
+                    "delta_version": versions.get(&t.table),
+                    "previous_delta_version": t.read_version,
+                    "partition_by": t.partition_by,
+                    "added_files": t.adds.len(),
+                    "removed_files": t.removes.len(),
+                }),
+            )
+        })
+        .collect();
+    // Tables the run did not touch keep their version: the manifest names every table, so
+    // it is one consistent snapshot of the whole output.
+    for t in site.tables()? {
+        if tables.contains_key(&t) {
+            continue;
+        }
+        if let Some((v, _)) = table_state(site, &t)? {
+            versions.insert(t.clone(), v);
+            tables.insert(
+                t.clone(),
+                serde_json::json!({"path": t, "delta_version": v, "unchanged": true}),
+            );
+        }
+    }
+    manifest["commit"]["tables"] = Value::Object(tables);
+    Ok((manifest, versions))
+}
+
+/// Whether some table of the plan already holds its run (`txn` = N).
+pub(super) fn any_committed(site: &dyn TableSite, plan: &Plan) -> Result<bool, DeltaError> {
+    for t in &plan.tables {
+        if matches!(table_state(site, &t.table)?, Some((_, Some(txn))) if txn == plan.version as i64)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub(super) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Rows in a Parquet file (its footer).
-fn parquet_rows(path: &Path) -> Result<i64, DeltaError> {
+pub(super) fn parquet_rows(path: &Path) -> Result<i64, DeltaError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let f = File::open(path).map_err(io(path))?;
     let r = SerializedFileReader::new(f).map_err(|e| DeltaError::Corrupt {
@@ -377,6 +666,33 @@ fn parquet_rows(path: &Path) -> Result<i64, DeltaError> {
         message: e.to_string(),
     })?;
     Ok(r.metadata().file_metadata().num_rows())
+}
+
+impl TableSite for DeltaOutput {
+    fn uri(&self, table: &str) -> String {
+        table_uri(&self.root.join(table))
+    }
+    fn label(&self, table: &str) -> PathBuf {
+        self.root.join(table)
+    }
+    fn has_log(&self, table: &str) -> Result<bool, DeltaError> {
+        Ok(self.root.join(table).join("_delta_log").is_dir())
+    }
+    fn tables(&self) -> Result<Vec<String>, DeltaError> {
+        Ok(existing_tables(&self.root))
+    }
+    /// deltalake does not fsync a local commit: make it durable before the next.
+    fn committed(&self, table: &str, v: i64) -> Result<(), DeltaError> {
+        let dir = self.root.join(table);
+        let log = dir.join("_delta_log");
+        let commit = log.join(format!("{v:020}.json"));
+        File::open(&commit)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&commit))?;
+        fsx::sync_dir(&log)?;
+        fsx::sync_dir(&dir)?;
+        Ok(())
+    }
 }
 
 impl DeltaOutput {
@@ -433,11 +749,13 @@ impl DeltaOutput {
     fn recover(&self) -> Result<(), DeltaError> {
         let pending = self.meta.join(PENDING);
         match std::fs::read(&pending) {
-            Ok(body) => match serde_json::from_slice::<Plan>(&body) {
-                Ok(plan) => self.settle(&plan)?,
-                // A plan cut short by a kill while it was written: nothing was moved yet.
-                Err(_) => {}
-            },
+            // A plan that does not parse was cut short by a kill while it was written: nothing
+            // was moved yet.
+            Ok(body) => {
+                if let Ok(plan) = serde_json::from_slice::<Plan>(&body) {
+                    self.settle(&plan)?
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(DeltaError::Io {
@@ -469,14 +787,7 @@ impl DeltaOutput {
         if self.meta.join("log").join(log_name(plan.version)).exists() {
             return Ok(());
         }
-        let mut states = Vec::new();
-        for t in &plan.tables {
-            states.push(block_on(table_state(&self.root.join(&t.table)))?);
-        }
-        let started = states
-            .iter()
-            .any(|s| s.is_some_and(|(_, txn)| txn.is_some_and(|v| v >= plan.version as i64)));
-        if !started {
+        if !any_committed(self, plan)? {
             for t in &plan.tables {
                 for (_, dst) in &t.moves {
                     let p = self.root.join(dst);
@@ -490,7 +801,7 @@ impl DeltaOutput {
             return Ok(());
         }
         self.move_files(plan)?;
-        self.commit_tables(plan)?;
+        commit_tables(self, plan)?;
         self.write_manifest(plan)?;
         Ok(())
     }
@@ -524,84 +835,10 @@ impl DeltaOutput {
         Ok(())
     }
 
-    /// Step 4: one Delta commit per table not yet holding `txn` N, in the plan's order.
-    fn commit_tables(&self, plan: &Plan) -> Result<BTreeMap<String, i64>, DeltaError> {
-        let mut versions = BTreeMap::new();
-        for t in &plan.tables {
-            let dir = self.root.join(&t.table);
-            let state = block_on(table_state(&dir))?;
-            let version = match state {
-                Some((v, Some(txn))) if txn >= plan.version as i64 => v,
-                s if s.map(|(v, _)| v) == t.read_version => {
-                    let v = block_on(commit_table(&self.root, plan, t))?;
-                    // deltalake does not fsync a local commit: make it durable before the next.
-                    let log = dir.join("_delta_log");
-                    let commit = log.join(format!("{v:020}.json"));
-                    File::open(&commit)
-                        .and_then(|f| f.sync_all())
-                        .map_err(io(&commit))?;
-                    fsx::sync_dir(&log)?;
-                    fsx::sync_dir(&dir)?;
-                    v
-                }
-                s => {
-                    return Err(DeltaError::Changed {
-                        table: dir,
-                        run: plan.version,
-                        planned: t.read_version,
-                        found: s.map(|(v, _)| v),
-                    })
-                }
-            };
-            versions.insert(t.table.clone(), version);
-            fault::point("delta:table-committed").map_err(io(&dir))?;
-        }
-        Ok(versions)
-    }
-
     /// Step 5: the run manifest with each table's Delta version (read back from the tables, so
     /// a finished plan records what was committed).
     fn write_manifest(&self, plan: &Plan) -> Result<(BTreeMap<String, i64>, PathBuf), DeltaError> {
-        let mut versions = BTreeMap::new();
-        for t in &plan.tables {
-            let dir = self.root.join(&t.table);
-            if let Some((v, _)) = block_on(table_state(&dir))? {
-                versions.insert(t.table.clone(), v);
-            }
-        }
-        let mut manifest = plan.manifest.clone();
-        let mut tables: serde_json::Map<String, Value> = plan
-            .tables
-            .iter()
-            .map(|t| {
-                (
-                    t.table.clone(),
-                    serde_json::json!({
-                        "path": t.table,
-                        "delta_version": versions.get(&t.table),
-                        "previous_delta_version": t.read_version,
-                        "partition_by": t.partition_by,
-                        "added_files": t.adds.len(),
-                        "removed_files": t.removes.len(),
-                    }),
-                )
-            })
-            .collect();
-        // Tables the run did not touch keep their version: the manifest names every table, so
-        // it is one consistent snapshot of the whole output.
-        for t in existing_tables(&self.root) {
-            if tables.contains_key(&t) {
-                continue;
-            }
-            if let Some((v, _)) = block_on(table_state(&self.root.join(&t)))? {
-                versions.insert(t.clone(), v);
-                tables.insert(
-                    t.clone(),
-                    serde_json::json!({"path": t, "delta_version": v, "unchanged": true}),
-                );
-            }
-        }
-        manifest["commit"]["tables"] = Value::Object(tables);
+        let (manifest, versions) = final_manifest(self, plan)?;
         let mp = self.meta.join("log").join(log_name(plan.version));
         let body = serde_json::to_vec_pretty(&manifest).expect("manifest is JSON");
         // Written whole to a temporary name, then linked: a reader never sees half a manifest.
@@ -649,139 +886,8 @@ impl DeltaOutput {
         let run_dir = self.run_dir(run_id);
         let previous = latest_manifest(&self.meta)?.map(|(v, _)| v);
         let version = previous.unwrap_or(0) + 1;
-        let token = format!("{:x}", now_ms());
-
-        // Tables this run wrote, and those it did not but whose `date` partitions it replaces.
-        let mut by_table: BTreeMap<String, Vec<(&String, Vec<(String, String)>)>> = BTreeMap::new();
-        for rel in parts.keys() {
-            let (table, pv) = split_partition(rel);
-            by_table.entry(table).or_default().push((rel, pv));
-        }
-        for t in existing_tables(&self.root) {
-            by_table.entry(t).or_default();
-        }
-        let mut names: Vec<String> = by_table.keys().cloned().collect();
-        names.sort_by_key(|t| order_key(t));
-
-        let mut tables = Vec::new();
-        for table in names {
-            let written = &by_table[&table];
-            let dir = self.root.join(&table);
-            let loaded = if dir.join("_delta_log").is_dir() {
-                let t = block_on(async {
-                    DeltaTableBuilder::from_valid_uri(table_uri(&dir))?
-                        .load()
-                        .await
-                });
-                match t {
-                    Ok(t) => Some(t),
-                    Err(DeltaTableError::NotATable(_)) => None,
-                    Err(e) => return Err(table_err(&dir)(e)),
-                }
-            } else {
-                None
-            };
-            let (schema, partition_by, read_version, removes) = match &loaded {
-                Some(t) => {
-                    let snap = t.snapshot().map_err(table_err(&dir))?;
-                    let removes: Vec<Remove> = snap
-                        .file_actions()
-                        .map_err(table_err(&dir))?
-                        .into_iter()
-                        .filter(|a| {
-                            a.partition_values.get("date").and_then(|v| v.as_deref()) == Some(date)
-                        })
-                        .map(|a| Remove {
-                            path: a.path,
-                            data_change: true,
-                            deletion_timestamp: Some(now_ms()),
-                            extended_file_metadata: Some(true),
-                            partition_values: Some(a.partition_values),
-                            size: Some(a.size),
-                            ..Default::default()
-                        })
-                        .collect();
-                    (
-                        snap.schema().clone(),
-                        snap.metadata().partition_columns().clone(),
-                        t.version(),
-                        removes,
-                    )
-                }
-                None => {
-                    let Some((rel, _)) = written.first() else {
-                        continue;
-                    };
-                    let (_, pv) = split_partition(rel);
-                    let pb: Vec<String> = pv.into_iter().map(|(k, _)| k).collect();
-                    (delta_schema(&table, &parts[*rel])?, pb, None, vec![])
-                }
-            };
-            let mut adds = Vec::new();
-            let mut moves = Vec::new();
-            for (rel, pv) in written {
-                let src_dir = run_dir.join(rel);
-                let mut files: Vec<PathBuf> = std::fs::read_dir(&src_dir)
-                    .map_err(io(&src_dir))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-                    .collect();
-                files.sort();
-                for f in files {
-                    let stem = f.file_stem().expect("a file name").to_string_lossy();
-                    let name = format!("{stem}-{run_id}-{token}.parquet");
-                    let in_table = rel
-                        .strip_prefix(table.as_str())
-                        .unwrap_or(rel.as_str())
-                        .trim_start_matches('/')
-                        .to_string();
-                    let path = format!("{in_table}/{name}");
-                    let meta = std::fs::metadata(&f).map_err(io(&f))?;
-                    let rows = parquet_rows(&f)?;
-                    adds.push(Add {
-                        path: path.clone(),
-                        partition_values: pv
-                            .iter()
-                            .map(|(k, v)| (k.clone(), Some(v.clone())))
-                            .collect::<HashMap<_, _>>(),
-                        size: meta.len() as i64,
-                        modification_time: now_ms(),
-                        data_change: true,
-                        stats: Some(serde_json::json!({ "numRecords": rows }).to_string()),
-                        ..Default::default()
-                    });
-                    let src_rel = f
-                        .strip_prefix(&self.root)
-                        .expect("run folder under the output")
-                        .to_string_lossy()
-                        .to_string();
-                    moves.push((src_rel, format!("{table}/{path}")));
-                }
-            }
-            if adds.is_empty() && removes.is_empty() {
-                continue;
-            }
-            tables.push(PlannedTable {
-                table,
-                partition_by,
-                schema,
-                read_version,
-                adds,
-                removes,
-                moves,
-            });
-        }
-
-        manifest["commit"] = serde_json::json!({
-            "version": version,
-            "run_id": run_id,
-            "format": "delta",
-            "previous_version": previous,
-            "txn": {"app_id": APP_ID, "version": version},
-            "manifest": format!("{META}/log/{}", log_name(version)),
-            "replaced_partitions": parts.keys().collect::<Vec<_>>(),
-            "replace_where": format!("date = '{date}'"),
-        });
+        let tables = plan_tables(self, &run_dir, &self.root, run_id, date, parts)?;
+        manifest["commit"] = commit_member(version, run_id, previous, date, parts);
         let plan = Plan {
             version,
             run_id: run_id.to_string(),
@@ -807,12 +913,12 @@ impl DeltaOutput {
             let _ = std::fs::remove_file(&pending);
             return Err(e);
         }
-        let versions = match self.commit_tables(&plan) {
+        let versions = match commit_tables(self, &plan) {
             Ok(v) => v,
             Err(e) => {
                 // A failed (not killed) commit: when no table took the run, undo the moves;
                 // otherwise the plan stays and the next run completes it.
-                if !self.any_committed(&plan) {
+                if !any_committed(self, &plan).unwrap_or(true) {
                     let _ = self.undo_moves(&plan);
                     let _ = std::fs::remove_file(&pending);
                 }
@@ -834,13 +940,6 @@ impl DeltaOutput {
             version,
             manifest: mp,
             tables: versions,
-        })
-    }
-
-    fn any_committed(&self, plan: &Plan) -> bool {
-        plan.tables.iter().any(|t| {
-            matches!(block_on(table_state(&self.root.join(&t.table))),
-                Ok(Some((_, Some(txn)))) if txn >= plan.version as i64)
         })
     }
 
@@ -904,7 +1003,7 @@ fn table_root(dir: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-fn decode(path: &str) -> String {
+pub(super) fn decode(path: &str) -> String {
     let b = path.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

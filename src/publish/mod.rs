@@ -24,6 +24,7 @@
 //! at it nor at its successor.
 
 pub mod delta;
+pub mod delta_store;
 pub mod fault;
 mod fsx;
 pub mod guard;

@@ -17,6 +17,9 @@ impl Target {
     /// A local folder (locked), or an `s3://` / `gs://` / `az://` prefix.
     pub fn open(out: &Path) -> Result<Target, CommitError> {
         match out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+            Some(url) if super::delta_store::is_delta_store(url) => {
+                Err(CommitError::DeltaLayout { path: out.into() })
+            }
             Some(url) => Ok(Target::Remote(RemoteOutput::open(url)?)),
             None => Ok(Target::Local(Output::open(out)?)),
         }
@@ -83,10 +86,12 @@ pub struct CurrentVersion {
 /// The committed version of a local folder or an object-store prefix (None: nothing committed).
 pub fn current_version(out: &Path) -> Result<Option<CurrentVersion>, CommitError> {
     if let Some(url) = out.to_str().filter(|_| crate::storage::is_url_path(out)) {
+        // Delta tables on a store: the manifest is found the same way; the tables are the prefix.
+        let delta = super::delta_store::is_delta_store(url);
         return Ok(super::remote::committed(url)?.map(|v| CurrentVersion {
             version: v.version,
             run_id: v.run_id,
-            tree: v.tree_url,
+            tree: if delta { url.to_string() } else { v.tree_url },
             manifest: v.manifest_url,
         }));
     }

@@ -50,6 +50,9 @@ pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::
 /// the report reads) are downloaded to a scratch folder, then reported on like a local output.
 fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
     use crate::publish::remote;
+    if crate::publish::delta_store::is_delta_store(url) {
+        return run_remote_delta(url, date, html);
+    }
     let v = remote::committed(url)?.with_context(|| {
         format!("{url} has no committed version (no _pulso/log/ entry); run the pipeline first")
     })?;
@@ -92,6 +95,31 @@ fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow
         }
         Ok(())
     });
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+/// `pulso report s3://…` on Delta tables: the live files of the last run's versions of the
+/// aggregates and the external signals are downloaded, then reported on like a local output.
+fn run_remote_delta(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::Result<()> {
+    let dir = crate::storage::scratch_dir("report")?;
+    let tables = |t: &str| t.starts_with("aggregates/") || t == "signals";
+    let want =
+        |rel: &str| rel.starts_with("aggregates/") || rel.starts_with("signals/segment=external/");
+    let r = crate::publish::delta_store::download_committed(url, &tables, &want, &dir)
+        .map_err(anyhow::Error::from)
+        .and_then(|m| {
+            m.with_context(|| {
+                format!("{url} has no committed run (no _pulso/log/ entry); run the pipeline first")
+            })?;
+            let data = ReportData::load(&dir, date)?;
+            print!("{}", render_terminal(&data));
+            if let Some(path) = html {
+                write_atomically(path, render_html(&data)?.as_bytes())?;
+                eprintln!("report: wrote {}", path.display());
+            }
+            Ok(())
+        });
     let _ = std::fs::remove_dir_all(&dir);
     r
 }

@@ -939,3 +939,517 @@ fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
         "the previous run's leftover staging is removed too"
     );
 }
+
+
+// ---- Delta tables on S3 (`[output] format = "delta"`) ------------------------------------------
+
+/// Night pipelines like [`pipelines`], writing Delta tables.
+fn delta_pipelines(bucket: &str, out: &str) -> tempfile::TempDir {
+    let d = pipelines(bucket, out);
+    for night in 0..3 {
+        let p = d.path().join(format!("p{night}.toml"));
+        let s = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{s}\n[output]\nformat = \"delta\"\n")).unwrap();
+    }
+    d
+}
+
+/// The last run manifest of a Delta output on S3: (run number, body).
+fn delta_manifest(out: &str) -> Option<(u64, serde_json::Value)> {
+    let r = remote(out);
+    let last = r
+        .list("_pulso/log")
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| {
+            let n = m
+                .location
+                .filename()?
+                .strip_suffix(".json")?
+                .parse::<u64>()
+                .ok()?;
+            Some((n, m))
+        })
+        .max_by_key(|(n, _)| *n)?;
+    let body = r.get(&last.1.location).unwrap();
+    Some((last.0, serde_json::from_slice(&body).unwrap()))
+}
+
+/// table -> Delta version, from a run manifest.
+fn delta_versions(m: &serde_json::Value) -> BTreeMap<String, i64> {
+    m["commit"]["tables"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(t, v)| (t.clone(), v["delta_version"].as_i64().unwrap()))
+        .collect()
+}
+
+/// What a reader pinned to the last run manifest sees: partition folder (`signals/segment=…/
+/// date=…`) -> its rows, sorted, without run ids.
+fn delta_content(out: &str) -> BTreeMap<String, Vec<String>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = pulso::publish::delta_store::download_committed(out, &|_| true, &|_| true, tmp.path())
+        .unwrap();
+    let mut c: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if m.is_none() {
+        return c;
+    }
+    let mut stack = vec![tmp.path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.parent().unwrap().strip_prefix(tmp.path()).unwrap();
+            let f = std::fs::File::open(&p).unwrap();
+            let rows = c.entry(rel.to_string_lossy().to_string()).or_default();
+            for b in ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap()
+            {
+                rows.extend(row_strings(&b.unwrap()));
+            }
+        }
+    }
+    for rows in c.values_mut() {
+        rows.sort();
+    }
+    c
+}
+
+/// The latest Delta version of each table under `out` (what a reader that ignores pulso's
+/// manifest opens), read with deltalake-core over pulso's store.
+fn delta_latest(out: &str, tables: &[&String]) -> BTreeMap<String, i64> {
+    pulso::publish::delta_store::register();
+    tables
+        .iter()
+        .map(|t| {
+            let tab = storage::block_on(
+                deltalake_core::DeltaTableBuilder::from_valid_uri(format!("{out}/{t}"))
+                    .unwrap()
+                    .load(),
+            )
+            .unwrap();
+            (t.to_string(), tab.version().unwrap())
+        })
+        .collect()
+}
+
+/// Content as the readers report it: table -> "segment/date" or "date" -> rows.
+fn delta_reader_counts(
+    c: &BTreeMap<String, Vec<String>>,
+) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut m: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for (dir, rows) in c {
+        let (mut table, mut parts) = (Vec::new(), Vec::new());
+        for p in dir.split('/') {
+            match p.split_once('=') {
+                Some((_, v)) => parts.push(v),
+                None => table.push(p),
+            }
+        }
+        // A table with empty partitions reads as a table without rows there.
+        let t = m.entry(table.join("/")).or_default();
+        if !rows.is_empty() {
+            *t.entry(parts.join("/")).or_default() += rows.len() as u64;
+        }
+    }
+    m
+}
+
+/// The Python with `deltalake` (and Polars, DuckDB's delta extension), `make test` installs it.
+fn delta_readers_python() -> PathBuf {
+    std::env::var_os("PULSO_DELTA_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("build/delta-readers/bin/python")
+        })
+}
+
+fn delta_inputs(b: &str) {
+    upload_inputs(&format!("{b}/in/n0"), 0, 1, 30);
+    upload_inputs(&format!("{b}/in/n1"), 1, 1, 40);
+    upload_inputs(&format!("{b}/in/n2"), 2, 2, 50);
+}
+
+#[test]
+fn s3_delta_two_nights_and_a_rerun_read_back_with_time_travel() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "delta");
+    delta_inputs(&b);
+    let out = format!("{b}/out");
+    let dir = delta_pipelines(&b, &out);
+    let mut states = Vec::new();
+    for (night, date) in [(0, D0), (1, D1), (2, D1)] {
+        let o = cmd(dir.path(), night, date, &out).output().unwrap();
+        ok(&o);
+        let (n, man) = delta_manifest(&out).unwrap();
+        assert_eq!(n, night as u64 + 1, "one run manifest per run");
+        assert_eq!(man["commit"]["format"], "delta");
+        assert_eq!(man["commit"]["store"], "s3");
+        states.push((man, delta_content(&out)));
+    }
+    // Nothing of the commit protocol is left behind.
+    assert!(remote(&out).list("_pulso/delta-plans").unwrap().is_empty());
+    let (m3, c3) = &states[2];
+    let (m2, c2) = &states[1];
+    // The re-run of D1 replaced its partitions: one Delta commit per table, removes and adds.
+    for (t, v) in m3["commit"]["tables"].as_object().unwrap() {
+        if let Some(prev) = v["previous_delta_version"].as_i64() {
+            assert_eq!(v["delta_version"].as_i64().unwrap(), prev + 1, "{t}: {v}");
+        }
+    }
+    for t in ["signals", "rejects"] {
+        let v = &m3["commit"]["tables"][t];
+        assert!(v["removed_files"].as_u64().unwrap() > 0, "{t}: {v}");
+        assert!(v["added_files"].as_u64().unwrap() > 0, "{t}: {v}");
+    }
+    let d1 = |c: &BTreeMap<String, Vec<String>>, t: &str| -> usize {
+        c.iter()
+            .filter(|(k, _)| k.starts_with(t) && k.ends_with(&format!("date={D1}")))
+            .map(|(_, r)| r.len())
+            .sum()
+    };
+    // Night 2: two files of 50 rows per source, two sources: 200 records (a re-run appended to
+    // night 1's 80 would hold 280).
+    assert_eq!(d1(c3, "signals/") + d1(c3, "rejects/"), 200);
+    assert_eq!(d1(c2, "signals/") + d1(c2, "rejects/"), 80);
+    assert!(d1(c3, "signals/segment=external/") > 0 && d1(c3, "signals/segment=internal/") > 0);
+    assert_eq!(
+        c3.iter()
+            .filter(|(k, _)| k.ends_with(&format!("date={D0}")))
+            .collect::<Vec<_>>(),
+        c2.iter()
+            .filter(|(k, _)| k.ends_with(&format!("date={D0}")))
+            .collect::<Vec<_>>(),
+        "D0 is untouched by the re-run of D1"
+    );
+    assert_eq!(
+        delta_latest(
+            &out,
+            &m3["commit"]["tables"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>()
+        ),
+        delta_versions(m3)
+    );
+
+    // Every Delta commit is a create-if-absent: a writer that planned against an older version
+    // cannot write the version that exists (moto answers 412), and pulso never rebases.
+    {
+        use deltalake_core::kernel::transaction::{CommitBuilder, TableReference};
+        use deltalake_core::protocol::{DeltaOperation, SaveMode};
+        let v = delta_versions(m3)["signals"];
+        let stale = storage::block_on(
+            deltalake_core::DeltaTableBuilder::from_valid_uri(format!("{out}/signals"))
+                .unwrap()
+                .with_version(v - 1)
+                .load(),
+        )
+        .unwrap();
+        let r = storage::block_on(async {
+            CommitBuilder::default()
+                .with_max_retries(0)
+                .with_actions(vec![])
+                .build(
+                    Some(stale.snapshot().unwrap() as &dyn TableReference),
+                    stale.log_store(),
+                    DeltaOperation::Write {
+                        mode: SaveMode::Append,
+                        partition_by: None,
+                        predicate: None,
+                    },
+                )
+                .await
+                .map(|c| c.version())
+        });
+        let e = format!("{:?}", r.expect_err("version v exists"));
+        assert!(e.contains("MaxCommitAttempts"), "{e}");
+        assert_eq!(
+            delta_latest(&out, &[&"signals".to_string()])["signals"],
+            v,
+            "the refused commit wrote nothing"
+        );
+    }
+
+    // `pulso current` names the run manifest and the prefix of the tables.
+    let o = Command::new(BIN)
+        .args(["current", &out, "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let cur: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(cur["version"], 3);
+    assert_eq!(cur["tree"], out.as_str());
+    assert_eq!(cur["run_id"], m3["commit"]["run_id"]);
+    assert!(cur["manifest"]
+        .as_str()
+        .unwrap()
+        .ends_with("_pulso/log/00000000000000000003.json"));
+
+    // `pulso report` reads the Delta tables on S3.
+    let o = Command::new(BIN)
+        .args(["report", &out, "--date", D1])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Acme"),
+        "{}",
+        text(&o)
+    );
+
+    // A data team's readers, from the S3 endpoint: latest and time travel to run 2.
+    let labels = serde_json::json!({"latest": delta_versions(m3), "previous": delta_versions(m2)});
+    let py = delta_readers_python();
+    let o = Command::new(&py)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_delta.py"))
+        .arg(&out)
+        .arg(labels.to_string())
+        .arg(m_endpoint())
+        .output();
+    let o = match o {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => panic!(
+            "{} tests/py/read_delta.py failed:\n{}",
+            py.display(),
+            text(&o)
+        ),
+        Err(e) => {
+            eprintln!(
+                "SKIPPED Delta readers on S3: {} cannot be started ({e}); `make test` installs deltalake",
+                py.display()
+            );
+            return;
+        }
+    };
+    let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (tool, why) in got["missing"].as_object().unwrap() {
+        eprintln!("SKIPPED Delta reader on S3 {tool}: {why}");
+    }
+    assert!(
+        !got["deltalake"].is_null(),
+        "the deltalake package must read the tables from S3: {}",
+        got["missing"]
+    );
+    let mut checked = vec![];
+    for tool in ["deltalake", "polars", "duckdb"] {
+        if got[tool].is_null() {
+            continue;
+        }
+        for (label, c) in [("latest", c3), ("previous", c2)] {
+            let mut seen: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+            for (t, parts) in got[tool][label].as_object().unwrap() {
+                if t == "@versions" {
+                    continue;
+                }
+                seen.insert(t.clone(), serde_json::from_value(parts.clone()).unwrap());
+            }
+            assert_eq!(seen, delta_reader_counts(c), "{tool} {label}");
+        }
+        checked.push(tool);
+    }
+    if !got["deltalake"]["latest"]["@versions"].is_null() {
+        let v: BTreeMap<String, i64> =
+            serde_json::from_value(got["deltalake"]["latest"]["@versions"].clone()).unwrap();
+        assert_eq!(v, delta_versions(m3), "deltalake's latest versions");
+    }
+    eprintln!(
+        "Delta readers on S3 checked: {checked:?}; not available: {}; deltalake read: {}",
+        got["missing"], got["deltalake"]
+    );
+}
+
+/// Kill points of the Delta commit on S3: (point, the run is published (its manifest exists),
+/// the next run collects at once (`PULSO_GC_GRACE_S=0`), that run's number). The dead run's
+/// plan is dropped (grace 0: its number is taken again), kept (within the grace: the next run
+/// takes the next number) or completed by the next run (some table holds it).
+const DELTA_KILL_POINTS: [(&str, bool, bool, u64); 5] = [
+    ("delta:planned", false, false, 4),
+    ("delta:file-moved@2", false, true, 3),
+    ("delta:moved", false, true, 3),
+    ("delta:table-committed", false, true, 4),
+    ("delta:manifest", true, true, 4),
+];
+
+/// Data files stored under the table folders of `out` (referenced or not).
+fn delta_data_objects(out: &str) -> usize {
+    let r = remote(out);
+    r.list("")
+        .unwrap()
+        .iter()
+        .filter(|m| {
+            let rel = r.rel(&m.location).unwrap();
+            !rel.starts_with("_pulso/") && rel.ends_with(".parquet")
+        })
+        .count()
+}
+
+#[test]
+fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "delta-kills");
+    delta_inputs(&b);
+    let base = format!("{b}/base");
+    let dir = delta_pipelines(&b, &base);
+    ok(&cmd(dir.path(), 0, D0, &base).output().unwrap());
+    ok(&cmd(dir.path(), 1, D1, &base).output().unwrap());
+    let before = delta_content(&base);
+    let (n0, m0) = delta_manifest(&base).unwrap();
+    assert_eq!(n0, 2);
+    let tables = delta_versions(&m0);
+    let names: Vec<&String> = tables.keys().collect();
+
+    let reference = format!("{b}/reference");
+    copy_prefix(&base, &reference);
+    ok(&cmd(dir.path(), 2, D1, &reference).output().unwrap());
+    let want = delta_content(&reference);
+    assert_ne!(want, before);
+
+    let want_objects = delta_data_objects(&reference);
+    for (i, (point, published, collect, next)) in DELTA_KILL_POINTS.into_iter().enumerate() {
+        let out = format!("{b}/k{i}");
+        copy_prefix(&base, &out);
+        let o = cmd(dir.path(), 2, D1, &out)
+            .env("PULSO_FAULT", point)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.signal(),
+            Some(libc::SIGKILL),
+            "{point} was not reached\n{}",
+            text(&o)
+        );
+        let (n, _) = delta_manifest(&out).unwrap();
+        if published {
+            assert_eq!(n, 3, "{point}");
+            assert_same(&delta_content(&out), &want, &format!("killed at {point}"));
+        } else {
+            assert_eq!(n, 2, "{point}: no new run manifest");
+            assert_same(
+                &delta_content(&out),
+                &before,
+                &format!("killed at {point}: the last run manifest's versions read as before"),
+            );
+            if point != "delta:table-committed" {
+                assert_eq!(
+                    delta_latest(&out, &names),
+                    tables,
+                    "{point}: no Delta table has a new version"
+                );
+            }
+        }
+        // The next run settles the dead one and produces the reference output.
+        let mut c = cmd(dir.path(), 2, D1, &out);
+        if collect {
+            c.env("PULSO_GC_GRACE_S", "0");
+        }
+        ok(&c.output().unwrap());
+        assert_same(
+            &delta_content(&out),
+            &want,
+            &format!("re-run after {point}"),
+        );
+        assert_eq!(delta_manifest(&out).unwrap().0, next, "{point}: run number");
+        let plans: Vec<String> = remote(&out)
+            .list("_pulso/delta-plans")
+            .unwrap()
+            .iter()
+            .map(|m| m.location.filename().unwrap().to_string())
+            .collect();
+        if collect {
+            assert!(plans.is_empty(), "{point}: plans left {plans:?}");
+            if next == 3 {
+                assert_eq!(
+                    delta_data_objects(&out),
+                    want_objects,
+                    "{point}: the dead run's uploads were deleted"
+                );
+            }
+        } else {
+            // Within the grace period the dead run's plan keeps its number (its writer might
+            // still be alive); nothing of it is visible.
+            assert_eq!(
+                plans,
+                vec!["00000000000000000003.json".to_string()],
+                "{point}"
+            );
+        }
+    }
+
+    // A failed upload (not a kill) publishes nothing and deletes what it uploaded.
+    let out = format!("{b}/err");
+    copy_prefix(&base, &out);
+    let objects = |u: &str| -> Vec<String> {
+        let r = remote(u);
+        r.list("")
+            .unwrap()
+            .iter()
+            .map(|m| r.rel(&m.location).unwrap())
+            .collect()
+    };
+    let objects_before = objects(&out);
+    let o = cmd(dir.path(), 2, D1, &out)
+        .env("PULSO_FAULT", "delta:file-moved@2:error")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_same(&delta_content(&out), &before, "after a failed upload");
+    assert_eq!(
+        objects(&out),
+        objects_before,
+        "the failed run left no object"
+    );
+    eprintln!(
+        "s3 delta kill points: {} each followed by a matching re-run",
+        DELTA_KILL_POINTS.len()
+    );
+}
+
+#[test]
+fn s3_delta_two_writers_the_stale_one_fails_and_publishes_nothing() {
+    let Some(m) = moto() else { return };
+    let b = bucket(m, "delta-race");
+    delta_inputs(&b);
+    let out = format!("{b}/out");
+    let dir = delta_pipelines(&b, &out);
+    ok(&cmd(dir.path(), 0, D0, &out).output().unwrap());
+    // A has planned run 2 and uploaded its files; B runs start to end meanwhile.
+    let ready = dir.path().join("ready");
+    let mut a = cmd(dir.path(), 2, D1, &out)
+        .env("PULSO_FAULT", "delta:moved:wait")
+        .env("PULSO_FAULT_READY", &ready)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&ready, &mut a);
+    ok(&cmd(dir.path(), 1, D1, &out).output().unwrap());
+    let (nb, mb) = delta_manifest(&out).unwrap();
+    assert_eq!(nb, 3, "B took the next number: A's plan still claims 2");
+    let seen_b = delta_content(&out);
+    std::fs::remove_file(&ready).unwrap();
+    let o = a.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!("{out}/signals"))
+            && e.contains("another writer changed it")
+            && e.contains("planned run 2"),
+        "{e}"
+    );
+    // B's run is what every reader sees; A left no plan behind.
+    assert_same(&delta_content(&out), &seen_b, "B's run after A failed");
+    let names: Vec<&String> = mb["commit"]["tables"].as_object().unwrap().keys().collect();
+    assert_eq!(delta_latest(&out, &names), delta_versions(&mb));
+    assert!(remote(&out).list("_pulso/delta-plans").unwrap().is_empty());
+    // And A simply runs again.
+    ok(&cmd(dir.path(), 2, D1, &out).output().unwrap());
+    assert_eq!(delta_manifest(&out).unwrap().0, 4);
+}
