@@ -40,10 +40,17 @@ pub enum SinkError {
     },
     #[error(transparent)]
     Commit(#[from] CommitError),
+    /// Boxed: a Delta error is the largest, and this one travels through every sink call.
     #[error(transparent)]
-    Delta(#[from] DeltaError),
+    Delta(Box<DeltaError>),
     #[error("{path} already exists: every run needs a new run id")]
     RunIdTaken { path: PathBuf },
+}
+
+impl From<DeltaError> for SinkError {
+    fn from(e: DeltaError) -> Self {
+        SinkError::Delta(Box::new(e))
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SinkError + '_ {

@@ -106,7 +106,7 @@ pub enum DeltaError {
     #[error("{out}: the store refused a create-if-absent write ({source}); Delta commits on an object store need one (S3 If-None-Match: *, GCS ifGenerationMatch=0, Azure If-None-Match: *): on S3 leave AWS_CONDITIONAL_PUT unset, use an S3-compatible server with conditional writes, or write to a local --out")]
     NoConditionalPut {
         out: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
 }
 

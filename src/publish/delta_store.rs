@@ -134,7 +134,7 @@ impl TableSite for Site {
                 url: self.r.url_of(&p),
                 op: "list",
                 hint: String::new(),
-                source,
+                source: Box::new(source),
             }
         })?;
         Ok(!l.objects.is_empty())
@@ -200,13 +200,14 @@ impl Site {
     fn create(&self, rel: &str, body: Vec<u8>) -> Result<bool, DeltaError> {
         match self.r.put_if_absent(&self.r.path(rel), body) {
             Ok(b) => Ok(b),
-            Err(StorageError::Request {
-                source: source @ object_store::Error::NotImplemented,
-                ..
-            }) => Err(DeltaError::NoConditionalPut {
-                out: self.r.url.clone(),
-                source,
-            }),
+            Err(StorageError::Request { source, .. })
+                if matches!(*source, object_store::Error::NotImplemented) =>
+            {
+                Err(DeltaError::NoConditionalPut {
+                    out: self.r.url.clone(),
+                    source,
+                })
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -51,7 +51,7 @@ pub enum StoreCommitError {
     #[error("{out}: the store refused a create-if-absent write ({source}); pulso needs it for an atomic commit. On S3 leave AWS_CONDITIONAL_PUT unset (If-None-Match is the default); an S3-compatible server must support conditional writes (If-None-Match: *)")]
     NoConditionalPut {
         out: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("{entry}: the commit request failed ({cause}) and whether it took effect could not be read back ({check}); look at {out}/_pulso/log/ before running again")]
     Uncertain {
@@ -422,10 +422,9 @@ impl RemoteOutput {
                     });
                 }
             }
-            Err(StorageError::Request {
-                source: source @ object_store::Error::NotImplemented,
-                ..
-            }) => {
+            Err(StorageError::Request { source, .. })
+                if matches!(*source, object_store::Error::NotImplemented) =>
+            {
                 return Err(StoreCommitError::NoConditionalPut {
                     out: self.r.url.clone(),
                     source,

@@ -30,14 +30,14 @@ pub enum StorageError {
     Config {
         url: String,
         hint: &'static str,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("{url}: cannot {op}: {source}{hint}")]
     Request {
         url: String,
         op: &'static str,
         hint: String,
-        source: object_store::Error,
+        source: Box<object_store::Error>,
     },
     #[error("{path}: {source}")]
     Io {
@@ -51,7 +51,7 @@ impl StorageError {
     pub fn store_error(&self) -> Option<&object_store::Error> {
         match self {
             StorageError::Config { source, .. } | StorageError::Request { source, .. } => {
-                Some(source)
+                Some(source.as_ref())
             }
             _ => None,
         }
@@ -174,7 +174,7 @@ fn build_store(scheme: &str, root: &str, url: &str) -> Result<Arc<dyn ObjectStor
         move |source| StorageError::Config {
             url: url.to_string(),
             hint,
-            source,
+            source: Box::new(source),
         }
     };
     // Builders use reqwest, which needs the runtime's context even to be built.
@@ -317,7 +317,7 @@ impl Remote {
             url,
             op,
             hint: hint_for(&scheme, op, &source),
-            source,
+            source: Box::new(source),
         }
     }
 

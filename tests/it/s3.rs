@@ -494,7 +494,7 @@ fn s3_report_current_and_plain_readers() {
     let o = Command::new(&py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/read_s3.py"))
         .arg(cur["tree"].as_str().unwrap())
-        .arg(&m_endpoint())
+        .arg(m_endpoint())
         .output();
     let o = match o {
         Ok(o) if o.status.success() => o,
@@ -939,7 +939,6 @@ fn s3_missing_shard_exits_2_and_a_shard_killed_mid_upload_is_retried() {
         "the previous run's leftover staging is removed too"
     );
 }
-
 
 // ---- Delta tables on S3 (`[output] format = "delta"`) ------------------------------------------
 
