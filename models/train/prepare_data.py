@@ -9,7 +9,8 @@ Each line: {"text", "label" (0 neg, 1 neu, 2 pos), "binary" (bool: source has no
 neutral class -> 2-class loss), "lang" (pt|es|en), "domain" (tweet|review|employee),
 "source"}.
 
-Data root: $PULSO_DATA or <repo_root>/../shared/data.  Deterministic (seed 13).
+Data root: $PULSO_DATA or <repo_root>/../shared/data; output under $PULSO_BUILD (default <repo>/build); $PULSO_MIX
+overrides source counts of the mix (name=N,...). Deterministic (seed 13).
 """
 import csv
 import html
@@ -387,6 +388,13 @@ def main():
         "xlmt_en": 3700, "semeval": 5000, "airline": 1500, "sst2_en": 1000, "uci": 800,
         "glassdoor_en_summary": 1500, "glassdoor_en_proscons": 800,
     }
+    # PULSO_MIX="name=N,...": override some of the counts above (pulso-multi's second training phase used
+    # glassdoor_en_summary=3609,glassdoor_en_proscons=2400: more English employee reviews, see its card)
+    for kv in filter(None, os.environ.get("PULSO_MIX", "").split(",")):
+        k, v = kv.split("=")
+        if k not in MIX:
+            sys.exit(f"PULSO_MIX: unknown source {k!r}; known: {', '.join(MIX)}")
+        MIX[k] = int(v)
     train = []
     for name, n in MIX.items():
         items = clean[name]
