@@ -429,28 +429,28 @@ impl Sink {
         let rows = std::mem::take(&mut self.finished);
         let replaced = rows.keys().cloned().collect();
         let date = self.cfg.date.format("%Y-%m-%d").to_string();
-        let output = match &mut self.output {
-            Dest::Hive(o) => o,
+        // Delta tables (local or on a store) commit table by table; see publish::delta.
+        let delta = match &mut self.output {
+            Dest::Hive(_) => None,
             Dest::Delta(o) => {
                 let schemas = std::mem::take(&mut self.schemas);
-                let c = o.commit(&self.cfg.run_id, &date, &schemas, manifest)?;
-                self.committed = true;
-                return Ok(Published {
-                    partitions: rows,
-                    manifest: c.manifest,
-                    version: c.version,
-                });
+                Some(o.commit(&self.cfg.run_id, &date, &schemas, manifest)?)
             }
             Dest::DeltaStore(o) => {
                 let schemas = std::mem::take(&mut self.schemas);
-                let c = o.commit(&self.cfg.run_id, &date, &schemas, manifest)?;
-                self.committed = true;
-                return Ok(Published {
-                    partitions: rows,
-                    manifest: c.manifest,
-                    version: c.version,
-                });
+                Some(o.commit(&self.cfg.run_id, &date, &schemas, manifest)?)
             }
+        };
+        if let Some(c) = delta {
+            self.committed = true;
+            return Ok(Published {
+                partitions: rows,
+                manifest: c.manifest,
+                version: c.version,
+            });
+        }
+        let Dest::Hive(output) = &mut self.output else {
+            unreachable!("Delta outputs returned above")
         };
         let c: Committed = match output.commit(&self.cfg.run_id, &date, &replaced, manifest) {
             Ok(c) => c,

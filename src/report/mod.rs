@@ -37,13 +37,7 @@ pub fn run(out: &Path, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow::
     if let Some(url) = out.to_str().filter(|_| crate::storage::is_url_path(out)) {
         return run_remote(url, date, html);
     }
-    let data = ReportData::load(out, date)?;
-    print!("{}", render_terminal(&data));
-    if let Some(path) = html {
-        write_atomically(path, render_html(&data)?.as_bytes())?;
-        eprintln!("report: wrote {}", path.display());
-    }
-    Ok(())
+    print_report(&ReportData::load(out, date)?, html)
 }
 
 /// `pulso report s3://…`: the current version's aggregates and the date's external signals (all
@@ -86,15 +80,7 @@ fn run_remote(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> anyhow
         &dir,
     )
     .map_err(anyhow::Error::from)
-    .and_then(|_| {
-        let data = ReportData::load(&dir, Some(date))?;
-        print!("{}", render_terminal(&data));
-        if let Some(path) = html {
-            write_atomically(path, render_html(&data)?.as_bytes())?;
-            eprintln!("report: wrote {}", path.display());
-        }
-        Ok(())
-    });
+    .and_then(|_| print_report(&ReportData::load(&dir, Some(date))?, html));
     let _ = std::fs::remove_dir_all(&dir);
     r
 }
@@ -112,13 +98,7 @@ fn run_remote_delta(url: &str, date: Option<NaiveDate>, html: Option<&Path>) -> 
             m.with_context(|| {
                 format!("{url} has no committed run (no _pulso/log/ entry); run the pipeline first")
             })?;
-            let data = ReportData::load(&dir, date)?;
-            print!("{}", render_terminal(&data));
-            if let Some(path) = html {
-                write_atomically(path, render_html(&data)?.as_bytes())?;
-                eprintln!("report: wrote {}", path.display());
-            }
-            Ok(())
+            print_report(&ReportData::load(&dir, date)?, html)
         });
     let _ = std::fs::remove_dir_all(&dir);
     r
@@ -141,5 +121,15 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path)
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))?;
+    Ok(())
+}
+
+/// The terminal report on stdout and, with `html`, the HTML report written atomically.
+fn print_report(data: &ReportData, html: Option<&Path>) -> anyhow::Result<()> {
+    print!("{}", render_terminal(data));
+    if let Some(path) = html {
+        write_atomically(path, render_html(data)?.as_bytes())?;
+        eprintln!("report: wrote {}", path.display());
+    }
     Ok(())
 }

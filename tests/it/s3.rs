@@ -26,6 +26,20 @@ fn wait_for(p: &Path, child: &mut Child) {
     crate::common::night::wait_until_exists(p, child, Duration::from_secs(180));
 }
 
+/// Night 2's run for D1 on `out`, killed with SIGKILL at fault point `point` (which it must reach).
+fn killed_at(dir: &Path, out: &str, point: &str) {
+    let o = cmd(dir, 2, D1, out)
+        .env("PULSO_FAULT", point)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.signal(),
+        Some(libc::SIGKILL),
+        "{point} was not reached\n{}",
+        text(&o)
+    );
+}
+
 const BIN: &str = env!("CARGO_BIN_EXE_pulso");
 const D0: &str = "2026-11-13";
 const D1: &str = "2026-11-14";
@@ -328,16 +342,7 @@ fn s3_sigkill_at_every_step_leaves_previous_or_new_version_and_rerun_matches() {
     for (i, (point, published)) in KILL_POINTS.into_iter().enumerate() {
         let out = format!("{b}/k{i}");
         copy_prefix(&base, &out);
-        let o = cmd(dir.path(), 2, D1, &out)
-            .env("PULSO_FAULT", point)
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.signal(),
-            Some(libc::SIGKILL),
-            "{point} was not reached\n{}",
-            text(&o)
-        );
+        killed_at(dir.path(), &out, point);
         killed += 1;
         if published {
             assert_same(
@@ -1315,16 +1320,7 @@ fn s3_delta_sigkill_keeps_the_previous_run_and_the_next_run_matches() {
     for (i, (point, published, collect, next)) in DELTA_KILL_POINTS.into_iter().enumerate() {
         let out = format!("{b}/k{i}");
         copy_prefix(&base, &out);
-        let o = cmd(dir.path(), 2, D1, &out)
-            .env("PULSO_FAULT", point)
-            .output()
-            .unwrap();
-        assert_eq!(
-            o.status.signal(),
-            Some(libc::SIGKILL),
-            "{point} was not reached\n{}",
-            text(&o)
-        );
+        killed_at(dir.path(), &out, point);
         let (n, _) = delta_manifest(&out).unwrap();
         if published {
             assert_eq!(n, 3, "{point}");
