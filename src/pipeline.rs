@@ -243,23 +243,21 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let mut sentences_scored = 0u64;
 
     let t_model = Instant::now();
-    let scorer = std::sync::Arc::new(ScorerConfig {
-        model: plan.model.clone(),
-        device: plan.device,
-        precision: plan.precision,
-        max_tokens: plan.max_tokens,
-        threads: plan.threads,
-    }
-    .build()
-    .with_context(|| format!("cannot load the model {}", plan.model))?);
+    let scorer = std::sync::Arc::new(
+        ScorerConfig {
+            model: plan.model.clone(),
+            device: plan.device,
+            precision: plan.precision,
+            max_tokens: plan.max_tokens,
+            threads: plan.threads,
+        }
+        .build()
+        .with_context(|| format!("cannot load the model {}", plan.model))?,
+    );
     let model_load_s = t_model.elapsed().as_secs_f64();
     // The model's share of the cores was decided when the replicas started; tokenization gets
     // the rest of the split (crate::batch::Cores).
-    let cores = crate::batch::Cores::cpu(
-        scorer.info().threads,
-        0,
-        Some(scorer.info().replicas),
-    );
+    let cores = crate::batch::Cores::cpu(scorer.info().threads, 0, Some(scorer.info().replicas));
     let model_name = scorer.info().name.clone();
 
     // A shard stages its slice for `pulso commit` and takes no output lock ([`crate::shard`]).
@@ -410,7 +408,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             sentences_scored += sentences.extra() as u64;
             let encoded = crate::publish::fault::point("score:chunk")
                 .map_err(anyhow::Error::from)
-                .and_then(|_| tokenize_pool.install(|| scorer.spec().encode(&sentences.texts(&texts))));
+                .and_then(|_| {
+                    tokenize_pool.install(|| scorer.spec().encode(&sentences.texts(&texts)))
+                });
             let encoded = match encoded {
                 Ok(e) => e,
                 Err(e) => {
@@ -433,7 +433,10 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
             });
         } else if idx == send_op {
             let tx = st.input().expect("the input is open while a chunk waits");
-            if op.send(tx, ready.take().expect("a chunk is ready")).is_err() {
+            if op
+                .send(tx, ready.take().expect("a chunk is ready"))
+                .is_err()
+            {
                 // The queue stopped: its error (or panic) is on the output, read next time round.
                 st.close_input();
                 reader_done = true;
@@ -520,8 +523,9 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
                             &aggregator,
                         );
                         if let Err(e) = w.push(&row) {
-                            failure =
-                                Some(anyhow::Error::new(e).context("cannot write the aggregate input"));
+                            failure = Some(
+                                anyhow::Error::new(e).context("cannot write the aggregate input"),
+                            );
                         }
                     }
                     None => aggregator.observe(&signal),

@@ -475,7 +475,9 @@ fn worker(
                 let msg = crate::batch::panic_message(&*p);
                 (job.reply)(
                     job.idx,
-                    Err(anyhow!("a scorer replica panicked: {msg} (nothing was published)")),
+                    Err(anyhow!(
+                        "a scorer replica panicked: {msg} (nothing was published)"
+                    )),
                 );
                 return;
             }

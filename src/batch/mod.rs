@@ -423,7 +423,10 @@ fn queue_loop<B: Backend + ?Sized>(
         let r_op = (!in_flight.is_empty()).then(|| sel.recv(&rrx));
         let i_op = (!closed && open.len() < WINDOW).then(|| sel.recv(&input));
         if r_op.is_none() && i_op.is_none() {
-            anyhow::bail!("the batch queue has nothing to wait for (a bug: {} texts stuck)", queue.len());
+            anyhow::bail!(
+                "the batch queue has nothing to wait for (a bug: {} texts stuck)",
+                queue.len()
+            );
         }
         let op = sel.select();
         if Some(op.index()) == r_op {
@@ -524,7 +527,12 @@ mod tests {
         fn limits(&self) -> Limits {
             LIM
         }
-        fn submit(&self, batch: Vec<Encoded>, tag: u64, reply: Sender<Reply>) -> anyhow::Result<()> {
+        fn submit(
+            &self,
+            batch: Vec<Encoded>,
+            tag: u64,
+            reply: Sender<Reply>,
+        ) -> anyhow::Result<()> {
             let k = self.seen.fetch_add(1, Ordering::SeqCst);
             let buckets: Vec<usize> = batch
                 .iter()
@@ -541,7 +549,10 @@ mod tests {
                     // What a replica does with a panic: report it as the batch's error.
                     let r = std::panic::catch_unwind(|| panic!("boom in a replica"));
                     let msg = panic_message(&*r.unwrap_err());
-                    let _ = reply.send((tag, Err(anyhow::anyhow!("a scorer replica panicked: {msg}"))));
+                    let _ = reply.send((
+                        tag,
+                        Err(anyhow::anyhow!("a scorer replica panicked: {msg}")),
+                    ));
                     return;
                 }
                 std::thread::sleep(std::time::Duration::from_micros(200 * (tag % 3)));
@@ -597,7 +608,7 @@ mod tests {
         let mut q = BatchQueue::new(LIM);
         q.push(0, vec![enc(100, 1)]); // bucket 112: 2 per batch
         q.push(1, (0..8).map(|i| enc(10, i)).collect()); // bucket 16: 8 per batch (budget 256/16 = 16, max 8)
-        // The oldest text's bucket is not full: the full bucket-16 batch goes first...
+                                                         // The oldest text's bucket is not full: the full bucket-16 batch goes first...
         let b = q.next(false, usize::MAX).unwrap();
         assert_eq!((b.bucket, b.slots.len()), (16, 8));
         // ...then, flushing, the oldest.
@@ -635,14 +646,19 @@ mod tests {
                     crate::score::plan_bucketed_batches(&lens, 512, 256, 8).len()
                 })
                 .sum();
-            assert!(batches.len() < per_chunk, "{} vs {per_chunk}", batches.len());
+            assert!(
+                batches.len() < per_chunk,
+                "{} vs {per_chunk}",
+                batches.len()
+            );
         }
     }
 
     #[test]
     fn empty_chunks_and_empty_input() {
         let fake = Arc::new(Fake::new(2));
-        let got = Stream::score_all(fake.clone(), vec![vec![], chunks(1, 3).remove(0), vec![]]).unwrap();
+        let got =
+            Stream::score_all(fake.clone(), vec![vec![], chunks(1, 3).remove(0), vec![]]).unwrap();
         assert_eq!(got.len(), 3);
         assert!(got[0].is_empty() && got[2].is_empty());
         assert_eq!(got[1].len(), 3);
@@ -688,7 +704,10 @@ mod tests {
         assert_eq!(n, 3);
         s.finish().unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 60);
-        assert!(calls.load(Ordering::SeqCst) > 3, "progress moved once per batch");
+        assert!(
+            calls.load(Ordering::SeqCst) > 3,
+            "progress moved once per batch"
+        );
     }
 
     #[test]

@@ -311,11 +311,26 @@ mod tests {
             }
         };
         assert!(isa_caps_forbid_bf16(env(&[("ONEDNN_MAX_CPU_ISA", "AVX2")])));
-        assert!(isa_caps_forbid_bf16(env(&[("DNNL_MAX_CPU_ISA", "avx2_vnni")])));
-        assert!(isa_caps_forbid_bf16(env(&[("ATEN_CPU_CAPABILITY", "avx2")])));
-        assert!(isa_caps_forbid_bf16(env(&[("ATEN_CPU_CAPABILITY", "default")])));
-        assert!(!isa_caps_forbid_bf16(env(&[("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")])));
-        assert!(!isa_caps_forbid_bf16(env(&[("ATEN_CPU_CAPABILITY", "avx512")])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "DNNL_MAX_CPU_ISA",
+            "avx2_vnni"
+        )])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "avx2"
+        )])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "default"
+        )])));
+        assert!(!isa_caps_forbid_bf16(env(&[(
+            "ONEDNN_MAX_CPU_ISA",
+            "AVX512_CORE_AMX"
+        )])));
+        assert!(!isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "avx512"
+        )])));
         assert!(!isa_caps_forbid_bf16(env(&[])));
     }
 
