@@ -1,5 +1,9 @@
 //! Batching and worker replicas over the model: where the speed comes from.
 //!
+//! `pulso run` feeds the replicas through the continuous batch queue of [`crate::batch`] (batches
+//! formed across chunk boundaries; [`Scorer`] is its backend); [`Scorer::score`] below serves the
+//! per-call commands (`pulso score`, `pulso eval`).
+//!
 //! [`Scorer::score`] tokenizes the whole call (in parallel), sorts texts by token count and cuts
 //! them into batches under a **token budget** (`batch size × longest text ≤ budget`), so short
 //! texts travel in big batches and long ones in small batches with little padding. Batches go over
