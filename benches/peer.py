@@ -333,7 +333,19 @@ def measure_peak_int8(torch, threads: int, budget_s: float = 4.0) -> float:
     return best
 
 
+# Environment caps that make libtorch (ATen kernels, oneDNN, MKL's sgemm, FBGEMM) use AVX2 code only.
+AVX2_CAPS = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2",
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+    "FBGEMM_ENABLE_INSTRUCTIONS": "AVX2",
+}
+
+
 def cpu_fast_bf16() -> bool:
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper().startswith(("SSE", "AVX2")) or \
+            os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("default", "avx2"):
+        return False  # libtorch is capped below the bf16 ISAs (pulso's rule too, src/model/mod.rs)
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -589,7 +601,13 @@ def main() -> int:
     ap.add_argument("--pulso-precisions", default="auto,fp32,int8",
                     help="pulso rows, one per --precision value (default auto,fp32,int8)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 300 texts, HF B=32 only")
+    ap.add_argument("--avx2", action="store_true",
+                    help="cap libtorch to AVX2 for pulso and the HF rows (what AVX2-only users get): sets "
+                         + ", ".join(f"{k}={v}" for k, v in AVX2_CAPS.items())
+                         + " before torch loads; ONNX Runtime has no such cap and runs with what the CPU has")
     a = ap.parse_args()
+    if a.avx2:
+        os.environ.update(AVX2_CAPS)
     if a.quick:
         a.n = min(a.n, 300)
         a.batch_sizes = "32"
@@ -657,6 +675,10 @@ def main() -> int:
     peak32 = a.peak_fp32 if a.peak_fp32 else measure_peak(torch, torch.float32, a.threads)
     peak16 = a.peak_bf16 if a.peak_bf16 else measure_peak(torch, torch.bfloat16, a.threads, budget_s=4.0)
     peak8 = measure_peak_int8(torch, a.threads)
+    caps = {k: os.environ[k] for k in AVX2_CAPS if k in os.environ}
+    print(f"#   torch CPU capability: {torch.backends.cpu.get_cpu_capability()}; ISA caps: "
+          f"{', '.join(f'{k}={v}' for k, v in caps.items()) or 'none'}"
+          + (" (ONNX Runtime: not capped, no such switch)" if caps else ""), flush=True)
     print(f"#   peak matmul GFLOP/s at {a.threads} threads: fp32 {peak32:,.1f} "
           f"({'given' if a.peak_fp32 else 'measured'}), bf16 {peak16:,.1f} ({'given' if a.peak_bf16 else 'measured'}); "
           f"CPU fast bf16 (amx_bf16/avx512_bf16): {'yes' if fast_bf16 else 'no'}", flush=True)
@@ -798,7 +820,8 @@ def main() -> int:
     pulso_auto_vs_fp32 = agreement(rows["pulso auto"]["labels"], rows["pulso fp32"]["labels"])
 
     print()
-    print(f"Machine: {cpu_model()}, {a.threads} threads; torch {torch.__version__}; "
+    print(f"Machine: {cpu_model()}, {a.threads} threads; torch {torch.__version__} "
+          f"(CPU capability {torch.backends.cpu.get_cpu_capability()}{', capped: ' + ', '.join(caps) if caps else ''}); "
           f"{len(texts)} texts, {real_tokens:,} tokens (max {max_len}); model: {model_note}.")
     print()
     langs = ("pt", "es", "en")
@@ -854,7 +877,8 @@ def main() -> int:
 
     summary = {
         "when_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpu": cpu_model(), "threads": a.threads, "fast_bf16": fast_bf16, "torch": torch.__version__},
+        "machine": {"cpu": cpu_model(), "threads": a.threads, "fast_bf16": fast_bf16, "torch": torch.__version__,
+                    "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "isa_caps": caps},
         "model": {"dir": str(model_dir), "note": model_note, "dims": dims, "max_length": max_len,
                   "changed_during_run": model_changed, "files": stamp0},
         "input": {"path": str(input_path), "n": len(texts), "real_tokens": real_tokens, "truncated": truncated,

@@ -8,6 +8,7 @@
 //! (the run that ties them together), [`eval`] (model quality).
 
 pub mod aggregate;
+pub mod batch;
 pub mod config;
 pub mod cputime;
 pub mod enrich;

@@ -1,9 +1,10 @@
 //! The nightly run: read every source, route, score, enrich, write, aggregate, publish.
 //!
-//! Three threads overlap I/O with inference: a reader fills bounded chunks, the main thread routes
-//! and scores them (the scorer runs its own replicas), a writer thread streams Parquet. Channels
-//! are bounded, so memory stays flat whatever the input size. The batching of texts for the model
-//! lives in [`crate::score`].
+//! Threads overlap I/O with inference: a reader fills bounded chunks, the main thread routes and
+//! tokenizes them into the batch queue ([`crate::batch`]: batches formed continuously across chunk
+//! boundaries, one per free model replica) and enriches each chunk once it comes back scored, a
+//! writer thread streams Parquet. Channels are bounded, so memory stays flat whatever the input
+//! size.
 
 use crate::aggregate::AggregateConfig;
 use crate::config::{Plan, SourcePlan};
@@ -242,16 +243,21 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
     let mut sentences_scored = 0u64;
 
     let t_model = Instant::now();
-    let scorer = ScorerConfig {
-        model: plan.model.clone(),
-        device: plan.device,
-        precision: plan.precision,
-        max_tokens: plan.max_tokens,
-        threads: plan.threads,
-    }
-    .build()
-    .with_context(|| format!("cannot load the model {}", plan.model))?;
+    let scorer = std::sync::Arc::new(
+        ScorerConfig {
+            model: plan.model.clone(),
+            device: plan.device,
+            precision: plan.precision,
+            max_tokens: plan.max_tokens,
+            threads: plan.threads,
+        }
+        .build()
+        .with_context(|| format!("cannot load the model {}", plan.model))?,
+    );
     let model_load_s = t_model.elapsed().as_secs_f64();
+    // The model's share of the cores was decided when the replicas started; tokenization gets
+    // the rest of the split (crate::batch::Cores).
+    let cores = crate::batch::Cores::cpu(scorer.info().threads, 0, Some(scorer.info().replicas));
     let model_name = scorer.info().name.clone();
 
     // A shard stages its slice for `pulso commit` and takes no output lock ([`crate::shard`]).
@@ -312,138 +318,238 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         stats.records.insert(s.name.clone(), 0);
     }
     let mut dedup = Dedup::with_capacity(total / opts.shard.map_or(1, |s| s.count as u64));
-    let mut score_s = 0.0;
     let mut failure: Option<anyhow::Error> = None;
-    for msg in rx.iter() {
-        let chunk = match msg {
-            Ok(c) => c,
-            Err((fi, e)) => {
-                failure = Some(anyhow::Error::new(e).context(format!(
-                    "source '{}': cannot read an input file (nothing was published)",
-                    counts[fi].source
-                )));
+
+    // Scoring is one continuous stream (crate::batch): chunks are routed and tokenized here, the
+    // batch queue forms batches across chunk boundaries for the replicas, and each chunk comes
+    // back scored, in input order, for enrichment and the writer.
+    let t_score = Instant::now();
+    let score_bar = progress.score.clone();
+    let mut stream = Some(
+        crate::batch::Stream::start(scorer.clone(), move |n| score_bar.inc(n))
+            .context("cannot start the scoring stage")?,
+    );
+    let tokenize_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cores.rayon)
+        .thread_name(|i| format!("pulso-tokenize-{i}"))
+        .build()
+        .context("cannot start the tokenizer threads")?;
+    // Chunks sent to the stream and not yet back: their records, rejects and sentences.
+    let mut admitted: std::collections::VecDeque<Admitted> = Default::default();
+    // The next chunk, tokenized, waiting for room in the queue.
+    let mut ready: Option<crate::batch::ChunkIn> = None;
+    let mut reader_done = false;
+    while failure.is_none() {
+        let Some(st) = stream.as_mut() else { break };
+        if reader_done && ready.is_none() {
+            st.close_input();
+            if admitted.is_empty() {
                 break;
             }
-        };
-        let mut rejects = Vec::new();
-        let mut accepted: Vec<(usize, u64, InputRecord)> = Vec::with_capacity(chunk.len());
-        for (fi, ordinal, item) in chunk {
-            counts[fi].records += 1;
-            tallies[files[fi].0].1.records += 1;
-            *stats.records.entry(counts[fi].source.clone()).or_default() += 1;
-            match item {
-                Item::Reject(r) => {
-                    counts[fi].rejects += 1;
-                    rejects.push(r);
-                }
-                Item::Record(r) if dedup.is_duplicate(&r) => {
-                    counts[fi].rejects += 1;
-                    rejects.push(duplicate(r));
-                }
-                Item::Record(r) => accepted.push((fi, ordinal, r)),
-            }
         }
-        for r in rejects.iter_mut() {
-            // A rejected internal record must not leak the author's identity through `raw`.
-            let si = plan
-                .sources
-                .iter()
-                .position(|s| *s.name == *r.source)
-                .unwrap_or(0);
-            if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
-                r.raw = crate::redact::redact_raw(&r.raw, key.as_deref());
-                crate::privacy::apply_reject(plan.internal_text, true, r);
-            }
-            tallies[si].1.reject(r.reason.code(), &r.location, &r.raw);
-        }
-        let texts: Vec<&str> = accepted.iter().map(|(_, _, r)| r.text.as_str()).collect();
-        let t = Instant::now();
-        // Whole texts and their sentences go to the model in one call (same token-budget batches).
-        let sentences = crate::services::aspects::SentenceBatch::new(&texts, services.aspects);
-        sentences_scored += sentences.extra() as u64;
-        let scored = match crate::publish::fault::point("score:chunk")
-            .map_err(anyhow::Error::from)
-            .and_then(|_| scorer.score(&sentences.texts(&texts)))
-        {
-            Ok(s) => sentences.unpack(s, texts.len()),
-            Err(e) => {
-                failure = Some(e.context("scoring failed (nothing was published)"));
-                break;
-            }
+        let mut sel = crossbeam_channel::Select::new();
+        let read_op = (ready.is_none() && !reader_done).then(|| sel.recv(&rx));
+        let send_op = match (&ready, st.input()) {
+            (Some(_), Some(tx)) => Some(sel.send(tx)),
+            _ => None,
         };
-        score_s += t.elapsed().as_secs_f64();
-        progress
-            .score
-            .inc(scored.len() as u64 + rejects.len() as u64);
-        let mut signals = Vec::with_capacity(accepted.len());
-        for ((fi, ordinal, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
-            let si = files[fi].0;
-            let t_route = crate::cputime::thread_ns();
-            let routing = router.route(&plan.sources[si], &record);
-            if record.department.is_none() {
-                if let Some(e) = record
-                    .author
-                    .as_deref()
-                    .and_then(|a| router.roster_entry(a))
-                {
-                    record.department = e.department.clone();
+        let done_op = (!admitted.is_empty()).then(|| sel.recv(st.output()));
+        let op = sel.select();
+        let idx = Some(op.index());
+        if idx == read_op {
+            let chunk = match op.recv(&rx) {
+                Ok(Ok(c)) => c,
+                Ok(Err((fi, e))) => {
+                    failure = Some(anyhow::Error::new(e).context(format!(
+                        "source '{}': cannot read an input file (nothing was published)",
+                        counts[fi].source
+                    )));
+                    break;
                 }
-            }
-            let t_enrich = crate::cputime::thread_ns();
-            crate::cputime::add(crate::cputime::Stage::Route, t_enrich - t_route);
-            let language = record
-                .language
-                .as_deref()
-                .and_then(lang::parse_declared)
-                .unwrap_or_else(|| lang::detect(&record.text));
-            let mut enrichment = enricher.enrich(&record, &routing, language, &scored);
-            let taxonomy = enricher.taxonomy();
-            services.annotate(
-                &plan.sources[si],
-                &record,
-                &routing,
-                taxonomy,
-                &sents,
-                &mut enrichment,
-            );
-            let signal = Signal {
-                record,
-                routing,
-                language,
-                scored,
-                enrichment,
+                Err(_) => {
+                    reader_done = true;
+                    continue;
+                }
             };
-            counts[fi].signals += 1;
-            tallies[si].1.signals += 1;
-            stats.observe_signal(&signal);
-            match agg_rows.as_mut() {
-                // A shard stages what the aggregates need; the commit replays it in input order.
-                Some(w) => {
-                    let row = crate::shard::AggRow::capture(
-                        crate::shard::seq(fi, ordinal),
-                        si,
-                        &signal,
-                        &aggregator,
+            let mut rejects = Vec::new();
+            let mut accepted: Vec<(usize, u64, InputRecord)> = Vec::with_capacity(chunk.len());
+            for (fi, ordinal, item) in chunk {
+                counts[fi].records += 1;
+                tallies[files[fi].0].1.records += 1;
+                *stats.records.entry(counts[fi].source.clone()).or_default() += 1;
+                match item {
+                    Item::Reject(r) => {
+                        counts[fi].rejects += 1;
+                        rejects.push(r);
+                    }
+                    Item::Record(r) if dedup.is_duplicate(&r) => {
+                        counts[fi].rejects += 1;
+                        rejects.push(duplicate(r));
+                    }
+                    Item::Record(r) => accepted.push((fi, ordinal, r)),
+                }
+            }
+            for r in rejects.iter_mut() {
+                // A rejected internal record must not leak the author's identity through `raw`.
+                let si = plan
+                    .sources
+                    .iter()
+                    .position(|s| *s.name == *r.source)
+                    .unwrap_or(0);
+                if plan.sources[si].fixed_segment() != Some(crate::record::Segment::External) {
+                    r.raw = crate::redact::redact_raw(&r.raw, key.as_deref());
+                    crate::privacy::apply_reject(plan.internal_text, true, r);
+                }
+                tallies[si].1.reject(r.reason.code(), &r.location, &r.raw);
+            }
+            let texts: Vec<&str> = accepted.iter().map(|(_, _, r)| r.text.as_str()).collect();
+            // Whole texts and their sentences go to the model together (same token-budget batches).
+            let sentences = crate::services::aspects::SentenceBatch::new(&texts, services.aspects);
+            sentences_scored += sentences.extra() as u64;
+            let encoded = crate::publish::fault::point("score:chunk")
+                .map_err(anyhow::Error::from)
+                .and_then(|_| {
+                    tokenize_pool.install(|| scorer.spec().encode(&sentences.texts(&texts)))
+                });
+            let encoded = match encoded {
+                Ok(e) => e,
+                Err(e) => {
+                    failure = Some(e.context("scoring failed (nothing was published)"));
+                    break;
+                }
+            };
+            progress.score.inc(rejects.len() as u64);
+            let counted = texts.len();
+            drop(texts);
+            admitted.push_back(Admitted {
+                truncated: encoded.iter().map(|e| e.truncated).collect(),
+                accepted,
+                rejects,
+                sentences,
+            });
+            ready = Some(crate::batch::ChunkIn {
+                counted,
+                texts: encoded,
+            });
+        } else if idx == send_op {
+            let tx = st.input().expect("the input is open while a chunk waits");
+            if op
+                .send(tx, ready.take().expect("a chunk is ready"))
+                .is_err()
+            {
+                // The queue stopped: its error (or panic) is on the output, read next time round.
+                st.close_input();
+                reader_done = true;
+            }
+        } else {
+            debug_assert_eq!(idx, done_op);
+            let (_, probs) = match op.recv(st.output()) {
+                Ok(Ok(done)) => done,
+                Ok(Err(e)) => {
+                    failure = Some(e.context("scoring failed (nothing was published)"));
+                    break;
+                }
+                Err(_) => {
+                    let st = stream.take().expect("the stream is running");
+                    failure = Some(
+                        st.finish()
+                            .err()
+                            .unwrap_or_else(|| anyhow::anyhow!("the batch queue stopped early"))
+                            .context("scoring failed (nothing was published)"),
                     );
-                    if let Err(e) = w.push(&row) {
-                        failure =
-                            Some(anyhow::Error::new(e).context("cannot write the aggregate input"));
+                    break;
+                }
+            };
+            let Admitted {
+                accepted,
+                rejects,
+                sentences,
+                truncated,
+            } = admitted.pop_front().expect("a chunk was admitted");
+            let all: Vec<crate::record::Scored> = probs
+                .iter()
+                .zip(&truncated)
+                .map(|(p, &t)| scorer.spec().labels.to_scored(p, t))
+                .collect();
+            let scored = sentences.unpack(all, accepted.len());
+            let mut signals = Vec::with_capacity(accepted.len());
+            for ((fi, ordinal, mut record), (scored, sents)) in accepted.into_iter().zip(scored) {
+                let si = files[fi].0;
+                let t_route = crate::cputime::thread_ns();
+                let routing = router.route(&plan.sources[si], &record);
+                if record.department.is_none() {
+                    if let Some(e) = record
+                        .author
+                        .as_deref()
+                        .and_then(|a| router.roster_entry(a))
+                    {
+                        record.department = e.department.clone();
                     }
                 }
-                None => aggregator.observe(&signal),
+                let t_enrich = crate::cputime::thread_ns();
+                crate::cputime::add(crate::cputime::Stage::Route, t_enrich - t_route);
+                let language = record
+                    .language
+                    .as_deref()
+                    .and_then(lang::parse_declared)
+                    .unwrap_or_else(|| lang::detect(&record.text));
+                let mut enrichment = enricher.enrich(&record, &routing, language, &scored);
+                let taxonomy = enricher.taxonomy();
+                services.annotate(
+                    &plan.sources[si],
+                    &record,
+                    &routing,
+                    taxonomy,
+                    &sents,
+                    &mut enrichment,
+                );
+                let signal = Signal {
+                    record,
+                    routing,
+                    language,
+                    scored,
+                    enrichment,
+                };
+                counts[fi].signals += 1;
+                tallies[si].1.signals += 1;
+                stats.observe_signal(&signal);
+                match agg_rows.as_mut() {
+                    // A shard stages what the aggregates need; the commit replays it in input order.
+                    Some(w) => {
+                        let row = crate::shard::AggRow::capture(
+                            crate::shard::seq(fi, ordinal),
+                            si,
+                            &signal,
+                            &aggregator,
+                        );
+                        if let Err(e) = w.push(&row) {
+                            failure = Some(
+                                anyhow::Error::new(e).context("cannot write the aggregate input"),
+                            );
+                        }
+                    }
+                    None => aggregator.observe(&signal),
+                }
+                signals.push(signal);
+                crate::cputime::add(
+                    crate::cputime::Stage::Enrich,
+                    crate::cputime::thread_ns().saturating_sub(t_enrich),
+                );
             }
-            signals.push(signal);
-            crate::cputime::add(
-                crate::cputime::Stage::Enrich,
-                crate::cputime::thread_ns().saturating_sub(t_enrich),
-            );
+            for r in &rejects {
+                stats.observe_reject(r);
+            }
+            crate::privacy::apply(plan.internal_text, &mut signals);
+            if failure.is_some() || wtx.send((signals, rejects)).is_err() {
+                break; // the writer failed; its error is reported below
+            }
         }
-        for r in &rejects {
-            stats.observe_reject(r);
-        }
-        crate::privacy::apply(plan.internal_text, &mut signals);
-        if failure.is_some() || wtx.send((signals, rejects)).is_err() {
-            break; // the writer failed; its error is reported below
+    }
+    let score_s = t_score.elapsed().as_secs_f64();
+    // Stop the queue (what it still holds is dropped) and hear of a panic in it.
+    if let Some(st) = stream.take() {
+        if let Err(e) = st.finish() {
+            failure.get_or_insert(e.context("scoring failed (nothing was published)"));
         }
     }
     drop(rx);
@@ -576,6 +682,7 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         "pulso_version": env!("CARGO_PKG_VERSION"),
         "model": scorer.info(),
         "threads": plan.threads,
+        "cores": cores,
         "inputs": counts,
         "counts": {
             "records": records,
@@ -620,6 +727,14 @@ pub fn run(plan: &Plan, opts: &RunOptions) -> Result<RunOutcome> {
         warnings,
         staged: None,
     })
+}
+
+/// A chunk inside the scoring stream: what its enrichment needs once its scores are back.
+struct Admitted {
+    accepted: Vec<(usize, u64, InputRecord)>,
+    rejects: Vec<Reject>,
+    sentences: crate::services::aspects::SentenceBatch,
+    truncated: Vec<bool>,
 }
 
 /// Where a run's rows go: the output (one commit at the end) or a shard's staging area.

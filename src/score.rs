@@ -1,5 +1,9 @@
 //! Batching and worker replicas over the model: where the speed comes from.
 //!
+//! `pulso run` feeds the replicas through the continuous batch queue of [`crate::batch`] (batches
+//! formed across chunk boundaries; [`Scorer`] is its backend); [`Scorer::score`] below serves the
+//! per-call commands (`pulso score`, `pulso eval`).
+//!
 //! [`Scorer::score`] tokenizes the whole call (in parallel), sorts texts by token count and cuts
 //! them into batches under a **token budget** (`batch size × longest text ≤ budget`), so short
 //! texts travel in big batches and long ones in small batches with little padding. Batches go over
@@ -222,8 +226,8 @@ type Probs = Vec<Vec<f32>>;
 struct Job {
     enc: Arc<Vec<Encoded>>,
     idx: Vec<usize>,
-    /// (the job's text indices, their probabilities)
-    reply: Sender<(Vec<usize>, anyhow::Result<Probs>)>,
+    /// Called with the job's text indices and their probabilities.
+    reply: Box<dyn FnOnce(Vec<usize>, anyhow::Result<Probs>) + Send>,
 }
 
 /// Counters over the scorer's life (see [`Scorer::stats`]).
@@ -291,21 +295,18 @@ impl ScorerConfig {
         } else {
             self.threads
         };
+        // The core split (replicas × intra-op threads) is decided in one place: crate::batch::Cores.
         let (replicas, intra) = if device.is_cuda() {
             (1, threads.min(2))
         } else {
-            match tuning.replicas {
-                Some(r) => {
-                    let r = r.clamp(1, threads);
-                    (r, (threads / r).max(1))
-                }
-                None => default_split(
-                    threads,
-                    std::fs::metadata(&spec.weights)
-                        .map(|m| m.len())
-                        .unwrap_or(0),
-                ),
-            }
+            let c = crate::batch::Cores::cpu(
+                threads,
+                std::fs::metadata(&spec.weights)
+                    .map(|m| m.len())
+                    .unwrap_or(0),
+                tuning.replicas,
+            );
+            (c.replicas, c.intra_op)
         };
         let int8_plan = Int8Plan::from_env()?;
         let prec = match self.precision {
@@ -464,11 +465,27 @@ fn worker(
     while let Ok(job) = jobs.recv() {
         let seqs: Vec<&[i64]> = job.idx.iter().map(|&i| job.enc[i].ids.as_slice()).collect();
         let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(1);
-        let out = {
+        // A panic in the model (or the `score:batch` fault point) becomes this batch's error, so
+        // whoever waits for the batch hears of it; the replica then stops.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::publish::fault::point("score:batch")
+                .map_err(|e| anyhow!("the model failed on a batch: {e}"))?;
             let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Model);
             net.forward_padded(&seqs, padded_len(longest, spec.max_tokens))
-        };
-        let _ = job.reply.send((job.idx, out));
+        }));
+        match out {
+            Ok(out) => (job.reply)(job.idx, out),
+            Err(p) => {
+                let msg = crate::batch::panic_message(&*p);
+                (job.reply)(
+                    job.idx,
+                    Err(anyhow!(
+                        "a scorer replica panicked: {msg} (nothing was published)"
+                    )),
+                );
+                return;
+            }
+        }
     }
 }
 
@@ -659,10 +676,13 @@ impl Scorer {
         let (rtx, rrx) = unbounded();
         let n_batches = batches.len();
         for idx in batches {
+            let rtx = rtx.clone();
             jobs.send(Job {
                 enc: enc.clone(),
                 idx,
-                reply: rtx.clone(),
+                reply: Box::new(move |idx, res| {
+                    let _ = rtx.send((idx, res));
+                }),
             })
             .map_err(|_| anyhow!("the scorer threads have stopped"))?;
         }
@@ -699,6 +719,58 @@ impl Scorer {
     /// The model's config, tokenizer and labels.
     pub fn spec(&self) -> &ModelSpec {
         &self.spec
+    }
+}
+
+/// The replicas as the batch queue's backend ([`crate::batch`]): one batch per free replica.
+impl crate::batch::Backend for Scorer {
+    fn replicas(&self) -> usize {
+        self.info.replicas.max(1)
+    }
+
+    fn limits(&self) -> crate::batch::Limits {
+        crate::batch::Limits {
+            token_budget: self.token_budget,
+            max_batch: self.max_batch.max(1),
+            max_tokens: self.info.max_tokens,
+        }
+    }
+
+    fn submit(
+        &self,
+        batch: Vec<Encoded>,
+        tag: u64,
+        reply: Sender<crate::batch::Reply>,
+    ) -> anyhow::Result<()> {
+        let c = &self.counters;
+        let n = batch.len();
+        let longest = batch.iter().map(|e| e.ids.len()).max().unwrap_or(0);
+        c.texts.fetch_add(n as u64, Ordering::Relaxed);
+        c.batches.fetch_add(1, Ordering::Relaxed);
+        c.real_tokens.fetch_add(
+            batch.iter().map(|e| e.ids.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+        c.padded_tokens.fetch_add(
+            (n * padded_len(longest, self.info.max_tokens)) as u64,
+            Ordering::Relaxed,
+        );
+        c.truncated.fetch_add(
+            batch.iter().filter(|e| e.truncated).count() as u64,
+            Ordering::Relaxed,
+        );
+        let jobs = self
+            .jobs
+            .as_ref()
+            .ok_or_else(|| anyhow!("the scorer is shut down"))?;
+        jobs.send(Job {
+            enc: Arc::new(batch),
+            idx: (0..n).collect(),
+            reply: Box::new(move |_, res| {
+                let _ = reply.send((tag, res));
+            }),
+        })
+        .map_err(|_| anyhow!("the scorer threads have stopped"))
     }
 }
 

@@ -255,10 +255,33 @@ impl Classifier {
 
 /// True when the CPU has fast bf16 matrix instructions (AMX or AVX512-BF16), read from
 /// `/proc/cpuinfo` flags (`amx_bf16`, `avx512_bf16`). Elsewhere bf16 is emulated and slower than fp32.
+///
+/// A libtorch capped below AVX-512 (`ONEDNN_MAX_CPU_ISA` / `DNNL_MAX_CPU_ISA` = `AVX2` or lower,
+/// `ATEN_CPU_CAPABILITY` = `avx2` / `default`, as when measuring what AVX2-only users get) runs bf16
+/// emulated, so the caps count as "no fast bf16" too ([`isa_caps_forbid_bf16`]).
 pub fn cpu_has_fast_bf16() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .map(|s| cpuinfo_has_fast_bf16(&s))
-        .unwrap_or(false)
+    let capped = isa_caps_forbid_bf16(|k| std::env::var(k).ok());
+    !capped
+        && std::fs::read_to_string("/proc/cpuinfo")
+            .map(|s| cpuinfo_has_fast_bf16(&s))
+            .unwrap_or(false)
+}
+
+/// True when the environment caps libtorch's kernels below the ISAs with fast bf16: oneDNN's
+/// `ONEDNN_MAX_CPU_ISA` (or `DNNL_MAX_CPU_ISA`) set to an SSE/AVX/AVX2 level, or ATen's
+/// `ATEN_CPU_CAPABILITY` set to `default` or `avx2`.
+pub fn isa_caps_forbid_bf16(env: impl Fn(&str) -> Option<String>) -> bool {
+    let onednn = ["ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"]
+        .iter()
+        .filter_map(|k| env(k))
+        .any(|v| {
+            let v = v.trim().to_ascii_uppercase();
+            v.starts_with("SSE") || v == "AVX" || v.starts_with("AVX2")
+        });
+    let aten = env("ATEN_CPU_CAPABILITY")
+        .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "default" | "avx2"))
+        .unwrap_or(false);
+    onednn || aten
 }
 
 /// [`cpu_has_fast_bf16`] on given `/proc/cpuinfo` text.
@@ -276,6 +299,40 @@ pub fn cpuinfo_has_fast_bf16(cpuinfo: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn isa_caps_turn_fast_bf16_off() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert!(isa_caps_forbid_bf16(env(&[("ONEDNN_MAX_CPU_ISA", "AVX2")])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "DNNL_MAX_CPU_ISA",
+            "avx2_vnni"
+        )])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "avx2"
+        )])));
+        assert!(isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "default"
+        )])));
+        assert!(!isa_caps_forbid_bf16(env(&[(
+            "ONEDNN_MAX_CPU_ISA",
+            "AVX512_CORE_AMX"
+        )])));
+        assert!(!isa_caps_forbid_bf16(env(&[(
+            "ATEN_CPU_CAPABILITY",
+            "avx512"
+        )])));
+        assert!(!isa_caps_forbid_bf16(env(&[])));
+    }
 
     #[test]
     fn default_model_candidates_from_exe() {

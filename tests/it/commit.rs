@@ -572,3 +572,28 @@ fn plain_readers_see_the_committed_hive_layout() {
         String::from_utf8_lossy(&o.stdout).trim()
     );
 }
+
+/// The scoring stream (batch queue + replicas, `src/batch/`): a panic or an error in a replica or
+/// in the queue thread fails the run with exit 2 and publishes nothing (no hang, no partial output).
+#[test]
+fn a_panic_or_error_in_the_scoring_stream_fails_the_run_and_publishes_nothing() {
+    let d = fixture();
+    previous_state(d.path());
+    let out = d.path().join("out");
+    let before = visible(&out);
+    for (fault, says) in [
+        ("score:batch@3:panic", "scorer replica panicked"),
+        ("score:batch@2:error", "no space left on device"),
+        ("score:queue@2:panic", "batch queue thread panicked"),
+        ("score:queue@4:error", "no space left on device"),
+    ] {
+        let o = run(d.path(), D1, Some(fault));
+        assert_eq!(o.status.code(), Some(2), "{fault}\n{}", text(&o));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(says), "{fault}: wanted {says:?}\n{e}");
+        assert!(e.contains("nothing was published"), "{fault}\n{e}");
+        assert!(visible(&out) == before, "{fault}");
+        let runs = std::fs::read_dir(out.join("_pulso/runs")).unwrap().count();
+        assert_eq!(runs, 2, "{fault}: the failed run's folder is removed");
+    }
+}
