@@ -699,25 +699,7 @@ impl DeltaOutput {
     /// Takes the output lock, settles a run that was killed during its commit, and clears what
     /// crashed runs left (nothing a reader can see).
     pub fn open(root: &Path) -> Result<DeltaOutput, DeltaError> {
-        std::fs::create_dir_all(root).map_err(io(root))?;
-        let lock_path = root.join(".pulso.lock");
-        let mut lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        super::lock_exclusive(&lock, &lock_path)?;
-        {
-            use std::io::Write;
-            let _ = lock.set_len(0);
-            let _ = write!(
-                lock,
-                "pid {} since {}",
-                std::process::id(),
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-            );
-        }
+        let lock = super::lock_output(root)?;
         let meta = root.join(META);
         if meta.join("current").symlink_metadata().is_ok() {
             return Err(DeltaError::PlainLayout { path: root.into() });

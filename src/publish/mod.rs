@@ -164,6 +164,29 @@ pub struct Output {
     current: Option<Committed>,
 }
 
+/// Creates `root` and takes its output lock (`root/.pulso.lock`, held until the file is dropped),
+/// waiting for another run that holds it; the lock file then names this process.
+pub(crate) fn lock_output(root: &Path) -> Result<File, CommitError> {
+    std::fs::create_dir_all(root).map_err(io(root))?;
+    let lock_path = root.join(".pulso.lock");
+    let mut lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    lock_exclusive(&lock, &lock_path)?;
+    use std::io::Write;
+    let _ = lock.set_len(0);
+    let _ = write!(
+        lock,
+        "pid {} since {}",
+        std::process::id(),
+        chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    Ok(lock)
+}
+
 fn lock_exclusive(f: &File, path: &Path) -> Result<(), CommitError> {
     use std::os::unix::io::AsRawFd;
     // SAFETY: flock on a valid, owned file descriptor.
@@ -194,27 +217,9 @@ fn lock_exclusive(f: &File, path: &Path) -> Result<(), CommitError> {
 impl Output {
     /// Takes the output lock, then clears what crashed runs left (nothing a reader can see).
     pub fn open(root: &Path) -> Result<Output, CommitError> {
-        std::fs::create_dir_all(root).map_err(io(root))?;
-        let lock_path = root.join(".pulso.lock");
-        let mut lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
-        lock_exclusive(&lock, &lock_path)?;
+        let lock = lock_output(root)?;
         if delta::is_delta_output(root) {
             return Err(CommitError::DeltaLayout { path: root.into() });
-        }
-        {
-            use std::io::Write;
-            let _ = lock.set_len(0);
-            let _ = write!(
-                lock,
-                "pid {} since {}",
-                std::process::id(),
-                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-            );
         }
         let meta = root.join(META);
         for d in [meta.join("runs"), meta.join("log")] {
