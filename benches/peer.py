@@ -343,6 +343,8 @@ AVX2_CAPS = {
 
 
 def cpu_fast_bf16() -> bool:
+    if os.environ.get("PULSO_BENCH_AVX2ONLY"):
+        return False  # every library sees an AVX2 CPU (benches/avx2only)
     if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper().startswith(("SSE", "AVX2")) or \
             os.environ.get("ATEN_CPU_CAPABILITY", "").lower() in ("default", "avx2"):
         return False  # libtorch is capped below the bf16 ISAs (pulso's rule too, src/model/mod.rs)
@@ -352,6 +354,28 @@ def cpu_fast_bf16() -> bool:
         return False
     return any(f in ("amx_bf16", "avx512_bf16") for line in flags.splitlines() if line.startswith("flags")
                for f in line.split())
+
+
+def avx2only_reexec(work: Path) -> None:
+    """Re-run this script under the CPUID-faulting shim (benches/avx2only/avx2only.c) when the CPU can."""
+    if os.environ.get("PULSO_BENCH_AVX2ONLY"):
+        return
+    try:
+        flags = next(l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("flags")).split()
+    except (OSError, StopIteration):
+        flags = []
+    if "cpuid_fault" not in flags:
+        print("# --avx2: this CPU has no CPUID faulting; libtorch capped by environment only, ONNX Runtime "
+              "uncapped (not like-for-like)", flush=True)
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    so = work / "avx2only.so"
+    src = REPO / "benches" / "avx2only" / "avx2only.c"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(so), str(src)], check=True)
+    env = dict(os.environ, PULSO_BENCH_AVX2ONLY="1",
+               LD_PRELOAD=":".join(filter(None, [str(so), os.environ.get("LD_PRELOAD")])),
+               GLIBC_TUNABLES="glibc.cpu.hwcaps=-AVX512F,-AVX512BW,-AVX512VL,-AVX512DQ,-AVX512CD")
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 def cpu_model() -> str:
@@ -602,12 +626,16 @@ def main() -> int:
                     help="pulso rows, one per --precision value (default auto,fp32,int8)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 300 texts, HF B=32 only")
     ap.add_argument("--avx2", action="store_true",
-                    help="cap libtorch to AVX2 for pulso and the HF rows (what AVX2-only users get): sets "
+                    help="run every row as on an AVX2 + FMA CPU (what AVX2-only users get): where the CPU has "
+                         "CPUID faulting (cpuid_fault), the whole bench re-runs itself under "
+                         "LD_PRELOAD=benches/avx2only (every library, ONNX Runtime included, sees no AVX-512, "
+                         "AMX or VNNI); libtorch is also capped with "
                          + ", ".join(f"{k}={v}" for k, v in AVX2_CAPS.items())
-                         + " before torch loads; ONNX Runtime has no such cap and runs with what the CPU has")
+                         + " (without CPUID faulting only these caps apply, and ONNX Runtime runs uncapped)")
     a = ap.parse_args()
     if a.avx2:
         os.environ.update(AVX2_CAPS)
+        avx2only_reexec(Path(a.out))
     if a.quick:
         a.n = min(a.n, 300)
         a.batch_sizes = "32"
@@ -678,7 +706,9 @@ def main() -> int:
     caps = {k: os.environ[k] for k in AVX2_CAPS if k in os.environ}
     print(f"#   torch CPU capability: {torch.backends.cpu.get_cpu_capability()}; ISA caps: "
           f"{', '.join(f'{k}={v}' for k, v in caps.items()) or 'none'}"
-          + (" (ONNX Runtime: not capped, no such switch)" if caps else ""), flush=True)
+          + ("; CPUID: AVX2 view for every library, ONNX Runtime included (benches/avx2only)"
+             if os.environ.get("PULSO_BENCH_AVX2ONLY") else
+             " (ONNX Runtime: not capped, no such switch)" if caps else ""), flush=True)
     print(f"#   peak matmul GFLOP/s at {a.threads} threads: fp32 {peak32:,.1f} "
           f"({'given' if a.peak_fp32 else 'measured'}), bf16 {peak16:,.1f} ({'given' if a.peak_bf16 else 'measured'}); "
           f"CPU fast bf16 (amx_bf16/avx512_bf16): {'yes' if fast_bf16 else 'no'}", flush=True)

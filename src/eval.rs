@@ -105,6 +105,8 @@ pub struct Confusion {
 pub struct EvalReport {
     pub file: String,
     pub model: String,
+    /// What the scorer runs in (`fp32`, `bf16`, `int8`): `auto` resolved on this machine.
+    pub precision: String,
     pub n: usize,
     pub accuracy: f64,
     pub macro_f1: f64,
@@ -552,6 +554,7 @@ pub fn evaluate(args: &EvalArgs, scorer: &Scorer) -> anyhow::Result<EvalReport> 
     Ok(EvalReport {
         file: args.input.display().to_string(),
         model: scorer.info().name.clone(),
+        precision: scorer.info().precision.clone(),
         n: rows.len(),
         accuracy,
         macro_f1,
@@ -601,7 +604,7 @@ pub fn write_report(r: &EvalReport, json: bool, out: &mut dyn Write) -> std::io:
         return writeln!(out);
     }
     writeln!(out, "file      {}", r.file)?;
-    writeln!(out, "model     {}", r.model)?;
+    writeln!(out, "model     {} ({})", r.model, r.precision)?;
     writeln!(
         out,
         "n         {}{}",

@@ -376,6 +376,11 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let scorer = cfg
                 .build()
                 .with_context(|| format!("cannot load the model {model_name}"))?;
+            let info = scorer.info();
+            eprintln!(
+                "pulso score: model {} on {}, precision {}, {} replica(s) x {} thread(s)",
+                info.name, info.device, info.precision, info.replicas, info.threads
+            );
             if arrow {
                 return score_arrow(&scorer, &input, text_column);
             }

@@ -253,18 +253,22 @@ impl Classifier {
     }
 }
 
-/// True when the CPU has fast bf16 matrix instructions (AMX or AVX512-BF16), read from
-/// `/proc/cpuinfo` flags (`amx_bf16`, `avx512_bf16`). Elsewhere bf16 is emulated and slower than fp32.
+/// True when the CPU has fast bf16 matrix instructions: AVX512-BF16 (every CPU with AMX-BF16 has it too),
+/// enabled by the OS. Asked of the CPU with `CPUID`/`XGETBV` (`is_x86_feature_detected!`), as libtorch's
+/// oneDNN and cpuinfo ask when they pick kernels — not read from `/proc/cpuinfo`, which can show flags the
+/// process is not given (`benches/avx2only` hides them through CPUID, as a hypervisor's CPU model can).
+/// Without it bf16 is emulated and far slower than fp32 (0.9 against 74 GFLOP/s per core in
+/// `benches/isa_check.py` on an AVX2 view of this project's Xeon).
 ///
 /// A libtorch capped below AVX-512 (`ONEDNN_MAX_CPU_ISA` / `DNNL_MAX_CPU_ISA` = `AVX2` or lower,
 /// `ATEN_CPU_CAPABILITY` = `avx2` / `default`, as when measuring what AVX2-only users get) runs bf16
 /// emulated, so the caps count as "no fast bf16" too ([`isa_caps_forbid_bf16`]).
 pub fn cpu_has_fast_bf16() -> bool {
-    let capped = isa_caps_forbid_bf16(|k| std::env::var(k).ok());
-    !capped
-        && std::fs::read_to_string("/proc/cpuinfo")
-            .map(|s| cpuinfo_has_fast_bf16(&s))
-            .unwrap_or(false)
+    #[cfg(target_arch = "x86_64")]
+    let cpu = std::arch::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    cpu && !isa_caps_forbid_bf16(|k| std::env::var(k).ok())
 }
 
 /// True when the environment caps libtorch's kernels below the ISAs with fast bf16: oneDNN's
@@ -282,18 +286,6 @@ pub fn isa_caps_forbid_bf16(env: impl Fn(&str) -> Option<String>) -> bool {
         .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "default" | "avx2"))
         .unwrap_or(false);
     onednn || aten
-}
-
-/// [`cpu_has_fast_bf16`] on given `/proc/cpuinfo` text.
-pub fn cpuinfo_has_fast_bf16(cpuinfo: &str) -> bool {
-    cpuinfo
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .take(1)
-        .any(|l| {
-            l.split_whitespace()
-                .any(|f| f == "amx_bf16" || f == "avx512_bf16")
-        })
 }
 
 #[cfg(test)]
@@ -347,15 +339,6 @@ mod tests {
             c.last().unwrap(),
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/pulso-multi")
         );
-    }
-
-    #[test]
-    fn bf16_flags() {
-        assert!(cpuinfo_has_fast_bf16(
-            "processor: 0\nflags\t\t: fpu avx2 amx_bf16 amx_tile\n"
-        ));
-        assert!(cpuinfo_has_fast_bf16("flags : avx512f avx512_bf16\n"));
-        assert!(!cpuinfo_has_fast_bf16("flags : avx avx2 avx512f\n"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod hub;
 mod insights;
 mod int8;
 mod model_fixtures;
+mod precision_auto;
 mod props;
 mod report_html;
 mod s3;
