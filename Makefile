@@ -16,7 +16,7 @@ BIN := target/$(PROFILE)/pulso
 RELEASE_BIN := target/release/pulso
 DEMO_DATE := 2026-11-14
 
-.PHONY: demo test test-deps build build-ci venv bench bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps delta-reader-deps clean fuzz install test-install bench-shards
+.PHONY: demo test test-deps build build-ci venv bench bench-native bench-scale eval model model-mini report-deps reader-deps spark-deps moto-deps delta-reader-deps clean fuzz install test-install bench-shards
 
 $(TORCH_STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -125,8 +125,14 @@ bench-shards: build-ci reader-deps
 bench: build
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 	cargo bench --bench stages
-	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-multi --out build/bench/pulso-multi
-	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-mini --out build/bench/pulso-mini
+	$(PY) benches/peer.py --avx2 --pulso $(RELEASE_BIN) --model models/pulso-multi --out build/bench/pulso-multi
+	$(PY) benches/peer.py --avx2 --pulso $(RELEASE_BIN) --model models/pulso-mini --out build/bench/pulso-mini
+
+# The same peers with every instruction this CPU has (AVX-512, AMX, VNNI) instead of the users' AVX2 view.
+bench-native: build
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r benches/requirements.txt
+	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-multi --out build/bench/native-pulso-multi
+	$(PY) benches/peer.py --pulso $(RELEASE_BIN) --model models/pulso-mini --out build/bench/native-pulso-mini
 
 # Peak RSS for 100k and 1M records through `pulso run` (tiny fixture model: pipeline memory, not model speed).
 bench-scale: build
