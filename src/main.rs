@@ -373,18 +373,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
             configure_threads(cfg.threads);
             let model_name = cfg.model.clone();
-            let scorer = cfg
-                .build()
-                .with_context(|| format!("cannot load the model {model_name}"))?;
+            let scorer = std::sync::Arc::new(
+                cfg.build()
+                    .with_context(|| format!("cannot load the model {model_name}"))?,
+            );
             let info = scorer.info();
             eprintln!(
-                "pulso score: model {} on {}, precision {}, {} replica(s) x {} thread(s)",
+                "pulso score: model {} on {}, precision {}, {} replica(s), {} thread(s)",
                 info.name, info.device, info.precision, info.replicas, info.threads
             );
             if arrow {
                 return score_arrow(&scorer, &input, text_column);
             }
-            let reader: Box<dyn std::io::BufRead> = if input == "-" {
+            let reader: Box<dyn std::io::BufRead + Send> = if input == "-" {
                 Box::new(std::io::BufReader::new(std::io::stdin()))
             } else {
                 let f =

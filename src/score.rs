@@ -791,7 +791,8 @@ impl Drop for Scorer {
 /// Options of [`score_stream_with`].
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
-    /// Lines scored per call to the model (memory stays flat whatever the input size).
+    /// Lines per chunk fed to the batch queue (memory stays flat whatever the input size: at most
+    /// [`crate::batch::WINDOW`] chunks wait in the queue).
     pub chunk: usize,
     /// Repeat the text in the output.
     pub include_text: bool,
@@ -876,73 +877,167 @@ struct StreamOut<'a> {
 /// writes one JSON object per text. Returns how many texts were scored. A closed stdout (broken
 /// pipe, e.g. `| head`) ends the stream quietly.
 pub fn score_stream(
-    scorer: &Scorer,
-    input: Box<dyn BufRead>,
+    scorer: &Arc<Scorer>,
+    input: Box<dyn BufRead + Send>,
     out: &mut dyn Write,
 ) -> anyhow::Result<usize> {
     score_stream_with(scorer, input, out, &StreamOptions::default())
 }
 
+/// A chunk of parsed input lines, and the number of the last line read.
+type LineChunk = Result<(Vec<StreamItem>, usize), anyhow::Error>;
+
 /// [`score_stream`] with options.
+///
+/// The same stream as `pulso run` ([`crate::batch`]): a reader thread parses lines into chunks,
+/// this thread tokenizes them and feeds the one batch queue, which forms batches across chunk
+/// boundaries for the replicas; chunks come back scored in input order and are written at once.
+/// Reading, tokenizing and writing overlap the model, and a text scores exactly as in `pulso run`.
 pub fn score_stream_with(
-    scorer: &Scorer,
-    mut input: Box<dyn BufRead>,
+    scorer: &Arc<Scorer>,
+    input: Box<dyn BufRead + Send>,
     out: &mut dyn Write,
     opts: &StreamOptions,
 ) -> anyhow::Result<usize> {
     let chunk = opts.chunk.max(1);
+    let (ltx, lrx) = bounded::<LineChunk>(1);
+    std::thread::Builder::new()
+        .name("pulso-score-reader".into())
+        .spawn(move || read_chunks(input, chunk, ltx))
+        .context("cannot start the input reader thread")?;
+    let mut stream = crate::batch::Stream::start(scorer.clone(), |_| {})
+        .context("cannot start the scoring stage")?;
+    // Chunks in the stream and not yet written: their items and truncation flags.
+    let mut admitted: std::collections::VecDeque<(Vec<StreamItem>, Vec<bool>, usize)> =
+        Default::default();
+    let mut ready: Option<crate::batch::ChunkIn> = None;
+    let mut reader_done = false;
     let mut total = 0usize;
+    loop {
+        if reader_done && ready.is_none() {
+            stream.close_input();
+            if admitted.is_empty() {
+                break;
+            }
+        }
+        let mut sel = crossbeam_channel::Select::new();
+        let read_op = (ready.is_none() && !reader_done).then(|| sel.recv(&lrx));
+        let send_op = match (&ready, stream.input()) {
+            (Some(_), Some(tx)) => Some(sel.send(tx)),
+            _ => None,
+        };
+        let done_op = (!admitted.is_empty()).then(|| sel.recv(stream.output()));
+        let op = sel.select();
+        let idx = Some(op.index());
+        if idx == read_op {
+            let (items, line_no) = match op.recv(&lrx) {
+                Ok(chunk) => chunk?,
+                Err(_) => {
+                    reader_done = true;
+                    continue;
+                }
+            };
+            let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+            let encoded = scorer
+                .spec()
+                .encode(&texts)
+                .with_context(|| format!("tokenizing input up to line {line_no}"))?;
+            let truncated = encoded.iter().map(|e| e.truncated).collect();
+            admitted.push_back((items, truncated, line_no));
+            ready = Some(crate::batch::ChunkIn::all(encoded));
+        } else if idx == send_op {
+            let tx = stream
+                .input()
+                .expect("the input is open while a chunk waits");
+            if op
+                .send(tx, ready.take().expect("a chunk is ready"))
+                .is_err()
+            {
+                // The queue stopped: its error is on the output, read next time round.
+                stream.close_input();
+                reader_done = true;
+            }
+        } else {
+            debug_assert_eq!(idx, done_op);
+            let (items, truncated, line_no) = admitted.pop_front().expect("a chunk was admitted");
+            let probs = match op.recv(stream.output()) {
+                Ok(Ok((_, probs))) => probs,
+                Ok(Err(e)) => return Err(e.context(format!("scoring input up to line {line_no}"))),
+                Err(_) => {
+                    return Err(stream
+                        .finish()
+                        .err()
+                        .unwrap_or_else(|| anyhow!("the batch queue stopped early"))
+                        .context(format!("scoring input up to line {line_no}")))
+                }
+            };
+            let mut text_out = Vec::with_capacity(items.len() * 160);
+            for ((it, p), &t) in items.iter().zip(&probs).zip(&truncated) {
+                let s = scorer.spec().labels.to_scored(p, t);
+                let rec = StreamOut {
+                    id: it.id.as_ref(),
+                    text: opts.include_text.then_some(it.text.as_str()),
+                    sentiment: s.sentiment,
+                    p_negative: s.p_negative,
+                    p_neutral: s.p_neutral,
+                    p_positive: s.p_positive,
+                    sentiment_score: s.sentiment_score,
+                    language: crate::lang::detect(&it.text),
+                    truncated: s.truncated,
+                };
+                serde_json::to_writer(&mut text_out, &rec)?;
+                text_out.push(b'\n');
+            }
+            match out.write_all(&text_out).and_then(|_| out.flush()) {
+                Ok(()) => total += items.len(),
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(total),
+                Err(e) => return Err(e).context("writing output"),
+            }
+        }
+    }
+    stream.finish()?;
+    Ok(total)
+}
+
+/// The reader thread of [`score_stream_with`]: parsed lines in chunks of `chunk`, then the end of
+/// the channel; a bad line ends it with an error naming the line.
+fn read_chunks(mut input: Box<dyn BufRead + Send>, chunk: usize, tx: Sender<LineChunk>) {
     let mut line_no = 0usize;
     let mut buf = Vec::new();
-    let mut items: Vec<StreamItem> = Vec::with_capacity(chunk);
-    let mut eof = false;
-    while !eof {
-        items.clear();
+    loop {
+        let mut items = Vec::with_capacity(chunk);
+        let mut eof = false;
         while items.len() < chunk {
             buf.clear();
-            let n = input.read_until(b'\n', &mut buf).context("reading input")?;
-            if n == 0 {
-                eof = true;
-                break;
+            match input.read_until(b'\n', &mut buf) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow::Error::new(e).context("reading input")));
+                    return;
+                }
             }
             line_no += 1;
             let line = String::from_utf8_lossy(&buf);
             match parse_line_checked(&line) {
                 Ok(Some(it)) => items.push(it),
                 Ok(None) => {}
-                Err(e) => anyhow::bail!("input line {line_no}: {e}"),
+                Err(e) => {
+                    let _ = tx.send(Err(anyhow!("input line {line_no}: {e}")));
+                    return;
+                }
             }
         }
-        if items.is_empty() {
-            continue;
+        if !items.is_empty() && tx.send(Ok((items, line_no))).is_err() {
+            return;
         }
-        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
-        let scored = scorer
-            .score(&texts)
-            .with_context(|| format!("scoring input up to line {line_no}"))?;
-        let mut text_out = Vec::with_capacity(items.len() * 160);
-        for (it, s) in items.iter().zip(&scored) {
-            let rec = StreamOut {
-                id: it.id.as_ref(),
-                text: opts.include_text.then_some(it.text.as_str()),
-                sentiment: s.sentiment,
-                p_negative: s.p_negative,
-                p_neutral: s.p_neutral,
-                p_positive: s.p_positive,
-                sentiment_score: s.sentiment_score,
-                language: crate::lang::detect(&it.text),
-                truncated: s.truncated,
-            };
-            serde_json::to_writer(&mut text_out, &rec)?;
-            text_out.push(b'\n');
-        }
-        match out.write_all(&text_out).and_then(|_| out.flush()) {
-            Ok(()) => total += items.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(total),
-            Err(e) => return Err(e).context("writing output"),
+        if eof {
+            return;
         }
     }
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -132,7 +132,7 @@ fn eval_binary_file_scores_negative_vs_positive() {
 
 #[test]
 fn score_stream_plain_and_json_lines() {
-    let sc = scorer("tiny-xlmr");
+    let sc = std::sync::Arc::new(scorer("tiny-xlmr"));
     let input = "Adorei!!! 😍🔥👍\n\n{\"id\": \"a-1\", \"text\": \"ok\"}\nEl pago no funciona\n";
     let mut out = Vec::new();
     let n = score_stream(
@@ -181,7 +181,7 @@ impl std::io::Write for ClosedPipe {
 
 #[test]
 fn broken_pipe_is_not_an_error() {
-    let sc = scorer("tiny-distilbert");
+    let sc = std::sync::Arc::new(scorer("tiny-distilbert"));
     let n = score_stream(
         &sc,
         Box::new(std::io::Cursor::new(b"a\nb\n".to_vec())),
