@@ -912,6 +912,7 @@ pub fn score_stream_with(
         Default::default();
     let mut ready: Option<crate::batch::ChunkIn> = None;
     let mut reader_done = false;
+    let mut bad_input: Option<anyhow::Error> = None;
     let mut total = 0usize;
     loop {
         if reader_done && ready.is_none() {
@@ -931,7 +932,13 @@ pub fn score_stream_with(
         let idx = Some(op.index());
         if idx == read_op {
             let (items, line_no) = match op.recv(&lrx) {
-                Ok(chunk) => chunk?,
+                Ok(Ok(chunk)) => chunk,
+                Ok(Err(e)) => {
+                    // A bad line: the chunks before it are still written, then the error.
+                    bad_input = Some(e);
+                    reader_done = true;
+                    continue;
+                }
                 Err(_) => {
                     reader_done = true;
                     continue;
@@ -996,7 +1003,10 @@ pub fn score_stream_with(
         }
     }
     stream.finish()?;
-    Ok(total)
+    match bad_input {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
 }
 
 /// The reader thread of [`score_stream_with`]: parsed lines in chunks of `chunk`, then the end of

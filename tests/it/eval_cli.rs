@@ -2,7 +2,9 @@
 
 use pulso::eval::{evaluate, write_report, EvalArgs};
 use pulso::record::Sentiment;
-use pulso::score::{score_stream, PrecisionChoice, Scorer, ScorerConfig};
+use pulso::score::{
+    score_stream, score_stream_with, PrecisionChoice, Scorer, ScorerConfig, StreamOptions,
+};
 use std::path::{Path, PathBuf};
 
 fn model_dir(name: &str) -> PathBuf {
@@ -166,6 +168,39 @@ fn score_stream_plain_and_json_lines() {
         let s = l["sentiment_score"].as_f64().unwrap();
         assert!((-1.0..=1.0).contains(&s));
     }
+}
+
+/// A bad line fails the stream with its line number, after the chunks before it are written
+/// (they were scored; the batch queue holds several chunks when the reader meets the bad line).
+#[test]
+fn bad_line_writes_what_came_before_then_fails() {
+    let sc = std::sync::Arc::new(scorer("tiny-xlmr"));
+    let input = "uno\ndos\ntres\n{\"id\": 4}\ncinco\n";
+    let mut out = Vec::new();
+    let err = score_stream_with(
+        &sc,
+        Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
+        &mut out,
+        &StreamOptions {
+            chunk: 1,
+            include_text: true,
+        },
+    )
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("input line 4"), "{msg}");
+    assert!(msg.contains("\"text\""), "{msg}");
+    let texts: Vec<String> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(texts, ["uno", "dos", "tres"]);
 }
 
 /// A writer that fails like a closed pipe.
