@@ -42,6 +42,11 @@ pub struct Network {
 /// ops). int8 always uses pulso's own. rust-bert's is the default because with pulso's own a
 /// text's probabilities moved in the 5th decimal with the number of texts in its batch, which broke
 /// the shard-equality tests (tests/it/shards.rs); pulso's own is opt-in until that is fixed.
+/// Re-checked 2026-12-01 (session 6): `fused` is 1.15× rust-bert's on an AVX2 view of the CPU
+/// (pulso-multi, 1,000 texts, 3 pairs), but with it as the default two shard tests still fail
+/// (`duplicates_across_files_stay_exact_in_3_and_7_shards`: a brand mean score −0.76190 vs −0.76185,
+/// i.e. ~5e-5 on the tiny model), while on the shipped model both forwards move a text's
+/// probabilities by at most 2.6e-7 with its batch mates. The gap is in the fused attention kernel.
 pub fn forward_choice() -> Option<Attention> {
     match std::env::var("PULSO_FORWARD").as_deref().map(str::trim) {
         Ok("rust-bert") | Ok("rustbert") => None,
