@@ -379,8 +379,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
             );
             let info = scorer.info();
             eprintln!(
-                "pulso score: model {} on {}, precision {}, {} replica(s), {} thread(s)",
-                info.name, info.device, info.precision, info.replicas, info.threads
+                "pulso score: model {} on {}, precision {}, forward {}, {} replica(s), {} thread(s)",
+                info.name, info.device, info.precision, info.forward, info.replicas, info.threads
             );
             if arrow {
                 return score_arrow(&scorer, &input, text_column);

@@ -187,6 +187,9 @@ pub struct ModelInfo {
     pub labels: Vec<String>,
     pub device: String,
     pub precision: String,
+    /// Which forward pass runs: `packed` (pulso's own, no padding; the CPU default for BERT
+    /// models), `fused`, `explicit` or `rust-bert` (see `forward_choice` in src/model/network.rs).
+    pub forward: String,
     pub threads: usize,
     pub replicas: usize,
     pub max_tokens: usize,
@@ -350,7 +353,7 @@ impl ScorerConfig {
         });
 
         let (jtx, jrx) = unbounded::<Job>();
-        let (ready_tx, ready_rx) = bounded::<anyhow::Result<()>>(replicas);
+        let (ready_tx, ready_rx) = bounded::<anyhow::Result<&'static str>>(replicas);
         let mut workers = Vec::with_capacity(replicas);
         for w in 0..replicas {
             let spec = spec.clone();
@@ -364,7 +367,7 @@ impl ScorerConfig {
             workers.push(h);
         }
         drop(ready_tx);
-        let scorer = Scorer {
+        let mut scorer = Scorer {
             info: ModelInfo {
                 name: spec.name.clone(),
                 path: spec.dir.clone(),
@@ -380,6 +383,7 @@ impl ScorerConfig {
                     Precision::Bf16 => "bf16".into(),
                     Precision::Int8 => "int8".into(),
                 },
+                forward: String::new(),
                 threads: if device.is_cuda() {
                     intra
                 } else {
@@ -397,7 +401,7 @@ impl ScorerConfig {
         };
         for _ in 0..replicas {
             match ready_rx.recv() {
-                Ok(Ok(())) => {}
+                Ok(Ok(forward)) => scorer.info.forward = forward.to_string(),
                 Ok(Err(e)) => return Err(e),
                 Err(_) => bail!("a scorer thread stopped while loading the model"),
             }
@@ -439,7 +443,7 @@ fn worker(
     plan: Int8Plan,
     intra: usize,
     jobs: Receiver<Job>,
-    ready: Sender<anyhow::Result<()>>,
+    ready: Sender<anyhow::Result<&'static str>>,
 ) {
     // libgomp's thread count is per calling thread: set it here, in the thread that runs the model.
     tch::set_num_threads(intra as i32);
@@ -453,7 +457,7 @@ fn worker(
         });
     let net = match loaded {
         Ok(n) => {
-            let _ = ready.send(Ok(()));
+            let _ = ready.send(Ok(n.forward_name()));
             n
         }
         Err(e) => {

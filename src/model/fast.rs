@@ -154,9 +154,19 @@ impl Int8Plan {
     }
 }
 
+/// [`FastBert::forward_packed`] rounds its token rows up to a multiple of this. Measured with
+/// libtorch 2.4's MKL sgemm (AVX2 on AMD EPYC): a row's result is the same at any offset and any
+/// row count that is a multiple of 4, and differs by up to 1 ulp otherwise; 16 leaves room for
+/// wider row blocks on other CPUs (the padded forwards bucket lengths by 16 for the same reason).
+pub const ROW_ALIGN: usize = 16;
+
 /// How attention is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attention {
+    /// Padding removed ([`FastBert::forward_packed`]): the linear layers run on the batch's real
+    /// tokens only, and attention runs per group of equal-length texts with libtorch's fused kernel
+    /// and no padding, so a text's scores do not depend on its batch mates.
+    Packed,
     /// `scaled_dot_product_attention` (libtorch's fused CPU kernel, flash-style, with the mask).
     Fused,
     /// softmax(QKᵀ/√d + mask)·V as separate ops (what rust-bert does).
@@ -384,6 +394,101 @@ impl FastBert {
         self.int8
     }
 
+    /// The attention this forward was built with ([`Attention::Packed`] takes
+    /// [`FastBert::forward_packed`]).
+    pub fn attention(&self) -> Attention {
+        self.attention
+    }
+
+    /// Logits [B, labels] for `seqs` without padding. The batch's tokens are packed into one
+    /// [T, hidden] matrix for the embeddings, the linear layers, GELU and LayerNorm (all row-wise),
+    /// and attention runs once per run of consecutive texts of one length, on exactly their tokens.
+    /// T is rounded up to [`ROW_ALIGN`] with filler rows (`pad_id`) that no text attends to: MKL's
+    /// sgemm rounds a row the same way wherever it sits only when the row count is a multiple of
+    /// its row block, so with the rounding a text scores bit for bit the same in any batch
+    /// (tests/it/shards.rs compares shards with one process row for row). The pooler and classifier
+    /// rows (one per text) are rounded the same way.
+    pub fn forward_packed(&self, seqs: &[&[i64]], pad_id: i64) -> Tensor {
+        let device = self.word.device();
+        let kind = self.word.kind();
+        let mut ids: Vec<i64> = Vec::new();
+        let mut pos: Vec<i64> = Vec::new();
+        let mut first: Vec<i64> = Vec::with_capacity(seqs.len());
+        // (first row, texts, length) of each run of consecutive equal-length texts.
+        let mut runs: Vec<(i64, i64, i64)> = Vec::new();
+        for s in seqs {
+            let start = ids.len() as i64;
+            first.push(start);
+            if s.is_empty() {
+                ids.push(pad_id);
+                pos.push(0);
+            } else {
+                ids.extend_from_slice(s);
+                pos.extend(0..s.len() as i64);
+            }
+            let len = ids.len() as i64 - start;
+            match runs.last_mut() {
+                Some((_, n, l)) if *l == len => *n += 1,
+                _ => runs.push((start, 1, len)),
+            }
+        }
+        let real = ids.len();
+        let rows = real.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+        ids.resize(rows, pad_id);
+        pos.resize(rows, 0);
+        let ids = Tensor::from_slice(&ids).to_device(device);
+        let pos = Tensor::from_slice(&pos).to_device(device);
+        let mut x = Tensor::embedding(&self.word, &ids, -1, false, false)
+            + Tensor::embedding(&self.pos, &pos, -1, false, false)
+            + self.tok_type.get(0);
+        x = self.emb_ln.forward(&x);
+        let h = x.size()[1];
+        let d = h / self.heads;
+        // An all-zero additive mask per length (tch passes None as an undefined tensor, which
+        // libtorch 2.4's CPU kernel rejects); adding 0 changes nothing.
+        let mut masks: HashMap<i64, Tensor> = HashMap::new();
+        for &(_, _, l) in &runs {
+            masks
+                .entry(l)
+                .or_insert_with(|| Tensor::zeros([1, 1, 1, l], (kind, device)));
+        }
+        let filler = (rows > real).then(|| Tensor::zeros([(rows - real) as i64, h], (kind, device)));
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&x);
+            let mut parts: Vec<Tensor> = Vec::with_capacity(runs.len() + 1);
+            for &(start, n, l) in &runs {
+                let t = qkv
+                    .narrow(0, start, n * l)
+                    .view([n, l, 3, self.heads, d])
+                    .permute([2, 0, 3, 1, 4]); // [3, n, H, l, D]
+                let ctx = Tensor::scaled_dot_product_attention(
+                    &t.get(0),
+                    &t.get(1),
+                    &t.get(2),
+                    Some(&masks[&l]),
+                    0.0,
+                    false,
+                    None,
+                );
+                parts.push(ctx.transpose(1, 2).reshape([n * l, h]));
+            }
+            if let Some(f) = &filler {
+                parts.push(f.shallow_clone());
+            }
+            let ctx = Tensor::cat(&parts, 0);
+            let a = layer.ln1.forward(&(layer.attn_out.forward(&ctx) + &x));
+            let f = layer.ffn_in.forward(&a).gelu("none");
+            x = layer.ln2.forward(&(layer.ffn_out.forward(&f) + &a));
+        }
+        // The pooler and classifier see one row per text: round that up too (filler rows repeat
+        // row 0), then keep the texts' rows.
+        let b = first.len();
+        first.resize(b.div_ceil(ROW_ALIGN) * ROW_ALIGN, 0);
+        let first = Tensor::from_slice(&first).to_device(device);
+        let pooled = self.pooler.forward(&x.index_select(0, &first)).tanh();
+        self.classifier.forward(&pooled).narrow(0, 0, b as i64)
+    }
+
     /// Logits for `ids` [B, L] with `mask` [B, L] (1 = real token), in the weights' kind.
     pub fn forward(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
         let (b, l) = (ids.size()[0], ids.size()[1]);
@@ -402,7 +507,7 @@ impl FastBert {
             let qkv = qkv.permute([2, 0, 3, 1, 4]); // [3, B, H, L, D]
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
             let ctx = match self.attention {
-                Attention::Fused => Tensor::scaled_dot_product_attention(
+                Attention::Fused | Attention::Packed => Tensor::scaled_dot_product_attention(
                     &q,
                     &k,
                     &v,

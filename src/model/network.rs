@@ -37,22 +37,25 @@ pub struct Network {
     fast_dims: Option<(usize, usize, f64)>,
 }
 
-/// Which forward pass the BERT family uses in fp32/bf16: `PULSO_FORWARD` = `rust-bert` (default),
-/// `fused` (pulso's own with fused attention) or `explicit` (pulso's own, attention as separate
-/// ops). int8 always uses pulso's own. rust-bert's is the default because with pulso's own a
-/// text's probabilities moved in the 5th decimal with the number of texts in its batch, which broke
-/// the shard-equality tests (tests/it/shards.rs); pulso's own is opt-in until that is fixed.
-/// Re-checked 2026-12-01 (session 6): `fused` is 1.15× rust-bert's on an AVX2 view of the CPU
-/// (pulso-multi, 1,000 texts, 3 pairs), but with it as the default two shard tests still fail
-/// (`duplicates_across_files_stay_exact_in_3_and_7_shards`: a brand mean score −0.76190 vs −0.76185,
-/// i.e. ~5e-5 on the tiny model), while on the shipped model both forwards move a text's
-/// probabilities by at most 2.6e-7 with its batch mates. The gap is in the fused attention kernel.
-pub fn forward_choice() -> Option<Attention> {
+/// Which forward pass the BERT family uses in fp32/bf16 on `device`: `PULSO_FORWARD` =
+/// `packed` (pulso's own without padding, [`FastBert::forward_packed`]; the default on the CPU),
+/// `fused` (pulso's own, padded, fused attention), `explicit` (pulso's own, padded, attention as
+/// separate ops) or `rust-bert` (rust-bert's modules; the default on a GPU, where the packed
+/// forward's one attention call per length has not been measured). int8 uses pulso's own (packed
+/// unless `fused` or `explicit` is asked for).
+///
+/// History: the padded `fused` forward was 1.15× rust-bert's on an AVX2 view of the CPU (session 6)
+/// but could not be the default: a text's probabilities moved by ~5e-5 on the tiny test model with
+/// its batch mates, which broke the shard-equality tests (tests/it/shards.rs). `packed` removes the
+/// padding instead of masking it, so nothing a text's batch mates bring reaches its rows.
+pub fn forward_choice(device: Device) -> Option<Attention> {
     match std::env::var("PULSO_FORWARD").as_deref().map(str::trim) {
         Ok("rust-bert") | Ok("rustbert") => None,
         Ok("explicit") => Some(Attention::Explicit),
         Ok("fused") => Some(Attention::Fused),
-        _ => None,
+        Ok("packed") => Some(Attention::Packed),
+        _ if device.is_cuda() => None,
+        _ => Some(Attention::Packed),
     }
 }
 
@@ -127,7 +130,7 @@ impl Network {
         }
         self.bf16 = bf16;
         self.fast = None;
-        if let (Some(att), Some(_)) = (forward_choice(), self.fast_dims) {
+        if let (Some(att), Some(_)) = (forward_choice(self.device), self.fast_dims) {
             // Cannot fail for the BERT family: the names were checked when loading.
             self.fast = self.build_fast(None, att).ok();
         }
@@ -154,13 +157,23 @@ impl Network {
             self.vs.float();
             self.bf16 = false;
         }
-        let att = forward_choice().unwrap_or(Attention::Fused);
+        let att = forward_choice(self.device).unwrap_or(Attention::Packed);
         self.fast = Some(self.build_fast(Some(plan), att)?);
         Ok(())
     }
 
     pub fn is_int8(&self) -> bool {
         self.fast.as_ref().is_some_and(|f| f.is_int8())
+    }
+
+    /// The forward pass in use: `packed`, `fused`, `explicit` or `rust-bert`.
+    pub fn forward_name(&self) -> &'static str {
+        match self.fast.as_ref().map(|f| f.attention()) {
+            Some(Attention::Packed) => "packed",
+            Some(Attention::Fused) => "fused",
+            Some(Attention::Explicit) => "explicit",
+            None => "rust-bert",
+        }
     }
 
     fn build_fast(&self, plan: Option<&Int8Plan>, att: Attention) -> anyhow::Result<FastBert> {
@@ -187,6 +200,21 @@ impl Network {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(f) = self.fast.as_ref().filter(|f| f.attention() == Attention::Packed) {
+            // No padding at all: `min_len` does not apply.
+            let b = seqs.len();
+            let tokens: usize = seqs.iter().map(|s| s.len()).sum();
+            let probs = catch_model_panic(self.family, b, tokens, || {
+                tch::no_grad(|| {
+                    Ok(f.forward_packed(seqs, self.pad_id)
+                        .to_kind(Kind::Float)
+                        .softmax(-1, Kind::Float)
+                        .to_device(Device::Cpu)
+                        .contiguous())
+                })
+            })?;
+            return self.rows(&probs, b);
+        }
         let b = seqs.len();
         let l = seqs
             .iter()
@@ -202,7 +230,7 @@ impl Network {
             mask[r * l..r * l + s.len()].iter_mut().for_each(|m| *m = 1);
         }
         let shape = [b as i64, l as i64];
-        let probs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let probs = catch_model_panic(self.family, b, b * l, || {
             tch::no_grad(|| -> anyhow::Result<Tensor> {
                 let ids = Tensor::from_slice(&ids).view(shape).to_device(self.device);
                 let mask = Tensor::from_slice(&mask).view(shape).to_device(self.device);
@@ -228,18 +256,12 @@ impl Network {
                     .to_device(Device::Cpu)
                     .contiguous())
             })
-        }))
-        .map_err(|p| {
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "unknown panic".into());
-            anyhow::anyhow!(
-                "the {} model failed on a batch of {b} x {l} tokens: {msg}",
-                self.family
-            )
-        })??;
+        })?;
+        self.rows(&probs, b)
+    }
+
+    /// Splits [B, labels] probabilities into one row per text.
+    fn rows(&self, probs: &Tensor, b: usize) -> anyhow::Result<Vec<Vec<f32>>> {
         let flat = Vec::<f32>::try_from(probs.view([-1])).context("reading probabilities")?;
         if flat.len() != b * self.num_labels {
             bail!(
@@ -250,6 +272,23 @@ impl Network {
         }
         Ok(flat.chunks(self.num_labels).map(|c| c.to_vec()).collect())
     }
+}
+
+/// Runs one model call, turning a libtorch panic into an error that names the batch's shape.
+fn catch_model_panic(
+    family: Family,
+    texts: usize,
+    tokens: usize,
+    f: impl FnOnce() -> anyhow::Result<Tensor>,
+) -> anyhow::Result<Tensor> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        anyhow::anyhow!("the {family} model failed on a batch of {texts} texts, {tokens} tokens: {msg}")
+    })?
 }
 
 /// Reads a weights file into name → tensor.

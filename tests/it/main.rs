@@ -10,6 +10,7 @@ mod commit;
 mod delta;
 mod demo_services;
 mod eval_cli;
+mod forward;
 mod hostile;
 mod hub;
 mod insights;
