@@ -451,7 +451,9 @@ fn worker(
         .load_network(device, prec == Precision::Bf16)
         .and_then(|mut n| {
             if prec == Precision::Int8 {
-                n.set_int8(Some(&plan))?;
+                let enc = spec.encode(&PROBE_TEXTS)?;
+                let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
+                n.set_int8(Some(&plan), &calib)?;
             }
             Ok(n)
         });
@@ -535,7 +537,7 @@ fn int8_agrees(
     let seqs: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
     let mut net: Network = spec.load_network(device, false)?;
     let p32 = net.forward(&seqs)?;
-    if net.set_int8(Some(plan)).is_err() {
+    if net.set_int8(Some(plan), &seqs).is_err() {
         return Ok(false);
     }
     let p8 = net.forward(&seqs)?;

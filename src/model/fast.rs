@@ -77,6 +77,12 @@ pub struct Int8Plan {
     pub keep_fp32: Vec<(Part, Option<usize>)>,
     /// Scale activations per token (row) instead of one scale per call.
     pub per_token: bool,
+    /// SmoothQuant migration strength α for the int8 layers that read a LayerNorm output (Q/K/V
+    /// and the FFN input): input channel j is divided by s_j = max|x_j|^α / max|W_·j|^(1−α) and
+    /// the weight column multiplied by it, so outlier channels no longer set every token's
+    /// activation scale. max|x_j| comes from an fp32 forward over calibration texts
+    /// ([`FastBert::activation_stats`]). None = no migration.
+    pub smooth: Option<f64>,
 }
 
 /// The default int8 plan: per-token activations; the fused Q/K/V projection in fp32 (its input,
@@ -92,21 +98,29 @@ impl Default for Int8Plan {
 }
 
 impl Int8Plan {
-    /// Parses `per_token|per_call;fp32=PART[:LAYER],...` (the `PULSO_INT8_PLAN` syntax), e.g.
-    /// `per_token;fp32=pooler,classifier,ffn_out:11`. Parts: qkv, attn_out, ffn_in, ffn_out,
+    /// Parses `per_token|per_call;[smooth=α;]fp32=PART[:LAYER],...` (the `PULSO_INT8_PLAN`
+    /// syntax), e.g. `per_token;smooth=0.5;fp32=pooler,classifier,ffn_out:11`. Parts: qkv, attn_out, ffn_in, ffn_out,
     /// pooler, classifier; `all` keeps everything fp32 (a test of the plumbing).
     pub fn parse(s: &str) -> anyhow::Result<Int8Plan> {
         let mut plan = Int8Plan {
             keep_fp32: Vec::new(),
             per_token: true,
+            smooth: None,
         };
         for item in s.split(';').map(str::trim).filter(|i| !i.is_empty()) {
             match item {
                 "per_token" => plan.per_token = true,
                 "per_call" => plan.per_token = false,
+                _ if item.starts_with("smooth=") => {
+                    let v = &item["smooth=".len()..];
+                    let alpha: f64 = v.parse().ok().filter(|a| (0.0..=1.0).contains(a)).with_context(|| {
+                        format!("int8 plan: smooth={v}: give the migration strength α between 0 and 1, e.g. smooth=0.5")
+                    })?;
+                    plan.smooth = Some(alpha);
+                }
                 _ => {
                     let Some(list) = item.strip_prefix("fp32=") else {
-                        bail!("int8 plan item {item:?}: use per_token, per_call or fp32=PART[:LAYER],...");
+                        bail!("int8 plan item {item:?}: use per_token, per_call, smooth=α or fp32=PART[:LAYER],...");
                     };
                     for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                         if p == "all" {
@@ -188,6 +202,8 @@ enum Linear {
         b: Tensor,
         zero: Tensor,
         per_token: bool,
+        /// SmoothQuant: 1/s per input channel, applied to the input before quantising.
+        inv_smooth: Option<Tensor>,
     },
 }
 
@@ -199,9 +215,24 @@ impl Linear {
         }
     }
 
-    /// Symmetric int8, per output channel (see the module docs), for FBGEMM.
-    fn int8(w: &Tensor, b: &Tensor, per_token: bool) -> anyhow::Result<Linear> {
+    /// Symmetric int8, per output channel (see the module docs), for FBGEMM. `smooth`: the
+    /// input's max |x| per channel and α ([`Int8Plan::smooth`]).
+    fn int8(
+        w: &Tensor,
+        b: &Tensor,
+        per_token: bool,
+        smooth: Option<(&Tensor, f64)>,
+    ) -> anyhow::Result<Linear> {
         let w = w.to_kind(Kind::Float);
+        let (w, inv_smooth) = match smooth {
+            Some((amax, alpha)) => {
+                let wmax = w.abs().amax([0i64].as_slice(), false).clamp_min(1e-5);
+                let s = amax.to_kind(Kind::Float).clamp_min(1e-5).pow_tensor_scalar(alpha)
+                    / wmax.pow_tensor_scalar(1.0 - alpha);
+                (&w * s.unsqueeze(0), Some(s.reciprocal()))
+            }
+            None => (w, None),
+        };
         let chan = w.abs().amax([1i64].as_slice(), false).clamp_min(1e-12);
         let scale = 1.0 / 127.0;
         let q = (&w / chan.unsqueeze(1) / scale)
@@ -228,6 +259,7 @@ impl Linear {
             chan,
             b,
             per_token,
+            inv_smooth,
         })
     }
 
@@ -243,10 +275,14 @@ impl Linear {
                 b,
                 zero,
                 per_token,
+                inv_smooth,
             } => {
                 let size = x.size();
                 let k = *size.last().unwrap_or(&1);
-                let x2 = x.reshape([-1, k]);
+                let mut x2 = x.reshape([-1, k]);
+                if let Some(inv) = inv_smooth {
+                    x2 = x2 * inv;
+                }
                 let (xin, tok) = if *per_token {
                     let t = x2.abs().amax([1i64].as_slice(), true).clamp_min(1e-12);
                     (&x2 / &t, Some(t))
@@ -303,6 +339,15 @@ struct Layer {
     ln2: LayerNorm,
 }
 
+/// Per layer, max |x| per input channel of the two LayerNorm-fed projections (SmoothQuant's
+/// calibration; see [`Int8Plan::smooth`]).
+pub struct ActStats {
+    /// Input of the fused Q/K/V projection (the previous layer's output LayerNorm).
+    pub qkv_in: Vec<Tensor>,
+    /// Input of the FFN's first matmul (the attention block's LayerNorm).
+    pub ffn_in: Vec<Tensor>,
+}
+
 /// A BERT sequence classifier over the weights of a loaded rust-bert model.
 pub struct FastBert {
     word: Tensor,
@@ -321,7 +366,8 @@ impl FastBert {
     /// Builds the forward from the variables of a rust-bert `BertForSequenceClassification`
     /// (Hugging Face names: `bert.embeddings.*`, `bert.encoder.layer.N.*`, `bert.pooler.*`,
     /// `classifier.*`). `int8`: the linear layers the plan does not keep in fp32 are quantised
-    /// now (the float weights stay in the var store).
+    /// now (the float weights stay in the var store). `stats`: the calibration statistics a plan
+    /// with [`Int8Plan::smooth`] needs (from [`FastBert::activation_stats`] of an fp32 build).
     pub fn new(
         vars: &HashMap<String, Tensor>,
         layers: usize,
@@ -329,7 +375,23 @@ impl FastBert {
         eps: f64,
         int8: Option<&Int8Plan>,
         attention: Attention,
+        stats: Option<&ActStats>,
     ) -> anyhow::Result<FastBert> {
+        if let (Some(plan), None) = (int8, stats) {
+            if plan.smooth.is_some() {
+                bail!("int8 plan with smooth=α needs calibration statistics (an fp32 forward over calibration texts)");
+            }
+        }
+        if let Some(st) = stats {
+            if st.qkv_in.len() != layers || st.ffn_in.len() != layers {
+                bail!("calibration statistics cover {} layers, the model has {layers}", st.qkv_in.len());
+            }
+        }
+        // SmoothQuant input statistics for a LayerNorm-fed projection of layer i, if the plan asks.
+        let smooth = |which: &dyn Fn(&ActStats) -> &Vec<Tensor>, i: usize| -> Option<(Tensor, f64)> {
+            let alpha = int8?.smooth?;
+            Some((which(stats?)[i].shallow_clone(), alpha))
+        };
         let get = |n: &str| -> anyhow::Result<Tensor> {
             vars.get(n)
                 .map(|t| t.shallow_clone())
@@ -345,8 +407,17 @@ impl FastBert {
         let lin = |p: &str, part: Part, layer: Option<usize>| -> anyhow::Result<Linear> {
             let w = get(&format!("{p}.weight"))?;
             let b = get(&format!("{p}.bias"))?;
+            let sm = match (part, layer) {
+                (Part::FfnIn, Some(i)) => smooth(&|s: &ActStats| &s.ffn_in, i),
+                _ => None,
+            };
             match int8 {
-                Some(plan) if plan.is_int8(part, layer) => Linear::int8(&w, &b, plan.per_token),
+                Some(plan) if plan.is_int8(part, layer) => Linear::int8(
+                    &w,
+                    &b,
+                    plan.per_token,
+                    sm.as_ref().map(|(t, a)| (t, *a)),
+                ),
                 _ => Ok(Linear::float(&w, &b)),
             }
         };
@@ -359,7 +430,13 @@ impl FastBert {
             let qkv_b = Tensor::cat(&[b("query")?, b("key")?, b("value")?], 0);
             let qkv = match int8 {
                 Some(plan) if plan.is_int8(Part::Qkv, Some(i)) => {
-                    Linear::int8(&qkv_w, &qkv_b, plan.per_token)?
+                    let sm = smooth(&|s: &ActStats| &s.qkv_in, i);
+                    Linear::int8(
+                        &qkv_w,
+                        &qkv_b,
+                        plan.per_token,
+                        sm.as_ref().map(|(t, a)| (t, *a)),
+                    )?
                 }
                 _ => Linear::Float { w: qkv_w, b: qkv_b },
             };
@@ -409,6 +486,38 @@ impl FastBert {
     /// (tests/it/shards.rs compares shards with one process row for row). The pooler and classifier
     /// rows (one per text) are rounded the same way.
     pub fn forward_packed(&self, seqs: &[&[i64]], pad_id: i64) -> Tensor {
+        self.packed(seqs, pad_id, None)
+    }
+
+    /// SmoothQuant's calibration statistics: per layer, max |x| per channel at the inputs of the
+    /// Q/K/V and FFN-input projections over the real tokens of `seqs` (run in this build's precision:
+    /// call it on an fp32 build).
+    pub fn activation_stats(&self, seqs: &[&[i64]], pad_id: i64) -> ActStats {
+        let mut st = ActStats {
+            qkv_in: Vec::new(),
+            ffn_in: Vec::new(),
+        };
+        for chunk in seqs.chunks(32) {
+            let mut part = ActStats {
+                qkv_in: Vec::new(),
+                ffn_in: Vec::new(),
+            };
+            let _ = self.packed(chunk, pad_id, Some(&mut part));
+            if st.qkv_in.is_empty() {
+                st = part;
+            } else {
+                for (a, b) in st.qkv_in.iter_mut().zip(&part.qkv_in) {
+                    *a = a.maximum(b);
+                }
+                for (a, b) in st.ffn_in.iter_mut().zip(&part.ffn_in) {
+                    *a = a.maximum(b);
+                }
+            }
+        }
+        st
+    }
+
+    fn packed(&self, seqs: &[&[i64]], pad_id: i64, mut rec: Option<&mut ActStats>) -> Tensor {
         let device = self.word.device();
         let kind = self.word.kind();
         let mut ids: Vec<i64> = Vec::new();
@@ -453,7 +562,16 @@ impl FastBert {
                 .or_insert_with(|| Tensor::zeros([1, 1, 1, l], (kind, device)));
         }
         let filler = (rows > real).then(|| Tensor::zeros([(rows - real) as i64, h], (kind, device)));
+        let amax = |t: &Tensor| {
+            t.narrow(0, 0, real as i64)
+                .abs()
+                .amax([0i64].as_slice(), false)
+                .to_kind(Kind::Float)
+        };
         for layer in &self.layers {
+            if let Some(r) = rec.as_deref_mut() {
+                r.qkv_in.push(amax(&x));
+            }
             let qkv = layer.qkv.forward(&x);
             let mut parts: Vec<Tensor> = Vec::with_capacity(runs.len() + 1);
             for &(start, n, l) in &runs {
@@ -477,6 +595,9 @@ impl FastBert {
             }
             let ctx = Tensor::cat(&parts, 0);
             let a = layer.ln1.forward(&(layer.attn_out.forward(&ctx) + &x));
+            if let Some(r) = rec.as_deref_mut() {
+                r.ffn_in.push(amax(&a));
+            }
             let f = layer.ffn_in.forward(&a).gelu("none");
             x = layer.ln2.forward(&(layer.ffn_out.forward(&f) + &a));
         }

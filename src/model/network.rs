@@ -7,7 +7,7 @@
 //! always computed in fp32, whatever precision the weights are in.
 
 use super::config::{Family, ModelConfig};
-use super::fast::{Attention, FastBert, Int8Plan};
+use super::fast::{ActStats, Attention, FastBert, Int8Plan};
 use anyhow::{bail, Context};
 use rust_bert::bert::BertForSequenceClassification;
 use rust_bert::distilbert::DistilBertModelClassifier;
@@ -132,13 +132,14 @@ impl Network {
         self.fast = None;
         if let (Some(att), Some(_)) = (forward_choice(self.device), self.fast_dims) {
             // Cannot fail for the BERT family: the names were checked when loading.
-            self.fast = self.build_fast(None, att).ok();
+            self.fast = self.build_fast(None, att, None).ok();
         }
     }
 
     /// Runs the linear layers `plan` names in int8 (FBGEMM, dynamic activations); None = back
-    /// to fp32. BERT family only (pulso's own forward); CPU only.
-    pub fn set_int8(&mut self, plan: Option<&Int8Plan>) -> anyhow::Result<()> {
+    /// to fp32. BERT family only (pulso's own forward); CPU only. `calib`: token ids of the
+    /// calibration texts a plan with `smooth=α` measures its activation ranges on (in fp32).
+    pub fn set_int8(&mut self, plan: Option<&Int8Plan>, calib: &[&[i64]]) -> anyhow::Result<()> {
         let Some(plan) = plan else {
             self.set_bf16(false);
             return Ok(());
@@ -158,7 +159,17 @@ impl Network {
             self.bf16 = false;
         }
         let att = forward_choice(self.device).unwrap_or(Attention::Packed);
-        self.fast = Some(self.build_fast(Some(plan), att)?);
+        let stats = match plan.smooth {
+            Some(_) if calib.is_empty() => bail!(
+                "the int8 plan migrates activation outliers (smooth=α) but no calibration texts were given"
+            ),
+            Some(_) => {
+                let fp32 = self.build_fast(None, Attention::Packed, None)?;
+                Some(tch::no_grad(|| fp32.activation_stats(calib, self.pad_id)))
+            }
+            None => None,
+        };
+        self.fast = Some(self.build_fast(Some(plan), att, stats.as_ref())?);
         Ok(())
     }
 
@@ -176,10 +187,15 @@ impl Network {
         }
     }
 
-    fn build_fast(&self, plan: Option<&Int8Plan>, att: Attention) -> anyhow::Result<FastBert> {
+    fn build_fast(
+        &self,
+        plan: Option<&Int8Plan>,
+        att: Attention,
+        stats: Option<&ActStats>,
+    ) -> anyhow::Result<FastBert> {
         let (layers, heads, eps) = self.fast_dims.context("not a BERT model")?;
         let vars = self.vs.variables();
-        tch::no_grad(|| FastBert::new(&vars, layers, heads, eps, plan, att))
+        tch::no_grad(|| FastBert::new(&vars, layers, heads, eps, plan, att, stats))
     }
 
     pub fn is_bf16(&self) -> bool {

@@ -55,7 +55,7 @@ fn int8_matches_fp32(model: &str) {
         .collect();
 
     clf.network_mut()
-        .set_int8(Some(&Int8Plan::default()))
+        .set_int8(Some(&Int8Plan::default()), &[])
         .unwrap();
     assert!(clf.network().is_int8());
     let cases = exp["cases"].as_array().unwrap();
@@ -100,7 +100,7 @@ fn int8_matches_fp32(model: &str) {
     );
 
     // Back to fp32: the fp32 probabilities again, exactly.
-    clf.network_mut().set_int8(None).unwrap();
+    clf.network_mut().set_int8(None, &[]).unwrap();
     assert!(!clf.network().is_int8());
     let again = clf.probabilities(&texts[..8]).unwrap();
     for (a, b) in again.iter().zip(&p32) {
@@ -130,7 +130,7 @@ fn keeping_every_part_fp32_is_fp32() {
         .collect();
     let a = clf.probabilities(&texts).unwrap();
     clf.network_mut()
-        .set_int8(Some(&Int8Plan::parse("fp32=all").unwrap()))
+        .set_int8(Some(&Int8Plan::parse("fp32=all").unwrap()), &[])
         .unwrap();
     let b = clf.probabilities(&texts).unwrap();
     for (x, y) in a.iter().zip(&b) {
