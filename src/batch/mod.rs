@@ -316,8 +316,12 @@ impl Stream {
             let op = sel.select();
             if Some(op.index()) == send_op {
                 let tx = s.input().expect("input open while sending");
-                op.send(tx, next.take().expect("a chunk to send"))
-                    .map_err(|_| anyhow::anyhow!("the batch queue stopped"))?;
+                if op.send(tx, next.take().expect("a chunk to send")).is_err() {
+                    // The queue stopped: its error (or panic) is on the output, read next time
+                    // round (as `pulso run` and `pulso score` do).
+                    s.close_input();
+                    continue;
+                }
                 next = pending.next();
                 if next.is_none() {
                     s.close_input();
