@@ -227,7 +227,10 @@ impl Linear {
         let (w, inv_smooth) = match smooth {
             Some((amax, alpha)) => {
                 let wmax = w.abs().amax([0i64].as_slice(), false).clamp_min(1e-5);
-                let s = amax.to_kind(Kind::Float).clamp_min(1e-5).pow_tensor_scalar(alpha)
+                let s = amax
+                    .to_kind(Kind::Float)
+                    .clamp_min(1e-5)
+                    .pow_tensor_scalar(alpha)
                     / wmax.pow_tensor_scalar(1.0 - alpha);
                 (&w * s.unsqueeze(0), Some(s.reciprocal()))
             }
@@ -281,7 +284,8 @@ impl Linear {
                 let k = *size.last().unwrap_or(&1);
                 let mut x2 = x.reshape([-1, k]);
                 if let Some(inv) = inv_smooth {
-                    x2 = x2 * inv;
+                    // Not in place: `x2` may be a view of `x`, which the residual still reads.
+                    x2 = &x2 * inv;
                 }
                 let (xin, tok) = if *per_token {
                     let t = x2.abs().amax([1i64].as_slice(), true).clamp_min(1e-12);
@@ -384,14 +388,18 @@ impl FastBert {
         }
         if let Some(st) = stats {
             if st.qkv_in.len() != layers || st.ffn_in.len() != layers {
-                bail!("calibration statistics cover {} layers, the model has {layers}", st.qkv_in.len());
+                bail!(
+                    "calibration statistics cover {} layers, the model has {layers}",
+                    st.qkv_in.len()
+                );
             }
         }
         // SmoothQuant input statistics for a LayerNorm-fed projection of layer i, if the plan asks.
-        let smooth = |which: &dyn Fn(&ActStats) -> &Vec<Tensor>, i: usize| -> Option<(Tensor, f64)> {
-            let alpha = int8?.smooth?;
-            Some((which(stats?)[i].shallow_clone(), alpha))
-        };
+        let smooth =
+            |which: &dyn Fn(&ActStats) -> &Vec<Tensor>, i: usize| -> Option<(Tensor, f64)> {
+                let alpha = int8?.smooth?;
+                Some((which(stats?)[i].shallow_clone(), alpha))
+            };
         let get = |n: &str| -> anyhow::Result<Tensor> {
             vars.get(n)
                 .map(|t| t.shallow_clone())
@@ -412,12 +420,9 @@ impl FastBert {
                 _ => None,
             };
             match int8 {
-                Some(plan) if plan.is_int8(part, layer) => Linear::int8(
-                    &w,
-                    &b,
-                    plan.per_token,
-                    sm.as_ref().map(|(t, a)| (t, *a)),
-                ),
+                Some(plan) if plan.is_int8(part, layer) => {
+                    Linear::int8(&w, &b, plan.per_token, sm.as_ref().map(|(t, a)| (t, *a)))
+                }
                 _ => Ok(Linear::float(&w, &b)),
             }
         };
@@ -561,7 +566,8 @@ impl FastBert {
                 .entry(l)
                 .or_insert_with(|| Tensor::zeros([1, 1, 1, l], (kind, device)));
         }
-        let filler = (rows > real).then(|| Tensor::zeros([(rows - real) as i64, h], (kind, device)));
+        let filler =
+            (rows > real).then(|| Tensor::zeros([(rows - real) as i64, h], (kind, device)));
         let amax = |t: &Tensor| {
             t.narrow(0, 0, real as i64)
                 .abs()

@@ -216,7 +216,11 @@ impl Network {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(f) = self.fast.as_ref().filter(|f| f.attention() == Attention::Packed) {
+        if let Some(f) = self
+            .fast
+            .as_ref()
+            .filter(|f| f.attention() == Attention::Packed)
+        {
             // No padding at all: `min_len` does not apply.
             let b = seqs.len();
             let tokens: usize = seqs.iter().map(|s| s.len()).sum();
@@ -303,7 +307,9 @@ fn catch_model_panic(
             .cloned()
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "unknown panic".into());
-        anyhow::anyhow!("the {family} model failed on a batch of {texts} texts, {tokens} tokens: {msg}")
+        anyhow::anyhow!(
+            "the {family} model failed on a batch of {texts} texts, {tokens} tokens: {msg}"
+        )
     })?
 }
 

@@ -149,3 +149,40 @@ fn int8_plan_syntax() {
     assert!(e.contains("not a number"), "{e}");
     assert!(Int8Plan::parse("fast").is_err());
 }
+
+/// `smooth=α` (SmoothQuant for the LayerNorm-fed projections) parses, refuses to build without
+/// calibration texts, and with them keeps the shipped model's labels on the fixture texts, with
+/// Q/K/V in int8 too.
+#[test]
+fn smooth_plan_needs_calibration_and_keeps_labels() {
+    let p = Int8Plan::parse("per_token;smooth=0.5;fp32=pooler,classifier").unwrap();
+    assert_eq!(p.smooth, Some(0.5));
+    let e = Int8Plan::parse("smooth=2").unwrap_err().to_string();
+    assert!(e.contains("between 0 and 1"), "{e}");
+
+    let exp = expected("pulso-multi");
+    let mut clf = load("pulso-multi");
+    let texts: Vec<&str> = exp["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    let p32 = clf.probabilities(&texts).unwrap();
+    let e = clf.network_mut().set_int8(Some(&p), &[]).unwrap_err();
+    assert!(format!("{e:#}").contains("calibration"), "{e:#}");
+    let enc = clf.encode(&texts).unwrap();
+    let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
+    clf.network_mut().set_int8(Some(&p), &calib).unwrap();
+    assert!(clf.network().is_int8());
+    let p8 = clf.probabilities(&texts).unwrap();
+    let argmax = |v: &[f32]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
+    for (i, (a, b)) in p32.iter().zip(&p8).enumerate() {
+        assert_eq!(argmax(a), argmax(b), "text {i}: {a:?} vs {b:?}");
+        assert!(max_diff(a, b) < 0.1, "text {i}: {a:?} vs {b:?}");
+        assert!(
+            max_diff(a, b) > 0.0,
+            "text {i}: int8 ran, so some rounding shows"
+        );
+    }
+}
