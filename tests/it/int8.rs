@@ -34,6 +34,16 @@ fn argmax(v: &[f32]) -> usize {
         .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
+/// The fixture's `cases` texts.
+fn case_texts(exp: &Value) -> Vec<&str> {
+    exp["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect()
+}
+
 fn load(model: &str) -> Classifier {
     let dir = repo().join("models").join(model);
     Classifier::load(dir.to_str().unwrap(), LoadOptions::default()).unwrap()
@@ -122,12 +132,7 @@ fn pulso_mini_int8_matches_fp32() {
 fn keeping_every_part_fp32_is_fp32() {
     let exp = expected("pulso-mini");
     let mut clf = load("pulso-mini");
-    let texts: Vec<&str> = exp["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let texts = case_texts(&exp);
     let a = clf.probabilities(&texts).unwrap();
     clf.network_mut()
         .set_int8(Some(&Int8Plan::parse("fp32=all").unwrap()), &[])
@@ -162,12 +167,7 @@ fn smooth_plan_needs_calibration_and_keeps_labels() {
 
     let exp = expected("pulso-multi");
     let mut clf = load("pulso-multi");
-    let texts: Vec<&str> = exp["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let texts = case_texts(&exp);
     let p32 = clf.probabilities(&texts).unwrap();
     let e = clf.network_mut().set_int8(Some(&p), &[]).unwrap_err();
     assert!(format!("{e:#}").contains("calibration"), "{e:#}");
