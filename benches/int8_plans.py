@@ -9,6 +9,10 @@ records/s are comparable with each other (not with another run's).
 
 Usage: benches/int8_plans.py --pulso target/ci/pulso --model models/pulso-multi [--n 5000]
        [--plans 'PLAN1|PLAN2|...'] [--threads 2] [--out build/int8_plans]
+       benches/int8_plans.py --sensitivity ffn_in [--extra 'outliers=8'] [--n 1000] ...
+With --sensitivity PART, each layer's PART alone runs in int8 (everything else fp32), so the table says
+which layers' int8 error moves the labels: label flips and mean total-variation distance of the three
+probabilities from fp32's. Keep the worst layers in fp32 (`fp32=PART:LAYER,...`) and measure the plan.
 Plan syntax: src/model/fast.rs (`Int8Plan::parse`), e.g. per_token;smooth=0.5;fp32=pooler,classifier.
 """
 
@@ -34,7 +38,7 @@ DEFAULT_PLANS = "|".join([
 
 
 def score(binary: str, model: str, path: Path, threads: int, precision: str, plan: str | None,
-          out: Path) -> tuple[float, list[str]]:
+          out: Path, probs: bool = False):
     env = dict(os.environ)
     env.pop("PULSO_INT8_PLAN", None)
     if plan is not None:
@@ -46,8 +50,41 @@ def score(binary: str, model: str, path: Path, threads: int, precision: str, pla
     wall = time.perf_counter() - t0
     if p.returncode != 0:
         sys.exit(f"int8_plans.py: {' '.join(cmd)} (plan {plan!r}) failed:\n{p.stderr.decode()[-2000:]}")
-    labels = [json.loads(l)["sentiment"] for l in out.read_text(encoding="utf-8").splitlines() if l.strip()]
+    rows = [json.loads(l) for l in out.read_text(encoding="utf-8").splitlines() if l.strip()]
+    labels = [r["sentiment"] for r in rows]
+    if probs:
+        return wall, labels, [(r["p_negative"], r["p_neutral"], r["p_positive"]) for r in rows]
     return wall, labels
+
+
+PARTS = ["qkv", "attn_out", "ffn_in", "ffn_out"]
+
+
+def sensitivity(a, bench: Path, n: int, out: Path) -> int:
+    """One layer's `a.sensitivity` part in int8 at a time; see the module docs."""
+    layers = json.loads((Path(a.model) / "config.json").read_text())["num_hidden_layers"]
+    extra = "".join(f"{i.strip()};" for i in (a.extra or "").split(";") if i.strip())
+    _, ref_l, ref_p = score(a.pulso, a.model, bench, a.threads, "fp32", None, out / "fp32.jsonl", True)
+
+    def row(tag: str, keep: list[str]) -> dict:
+        plan = f"per_token;{extra}fp32=" + ",".join(keep + ["pooler", "classifier"])
+        _, lab, pr = score(a.pulso, a.model, bench, a.threads, "int8", plan, out / f"sens_{tag}.jsonl", True)
+        tv = [0.5 * sum(abs(x - y) for x, y in zip(p, q)) for p, q in zip(pr, ref_p)]
+        return {"int8": tag, "plan": plan, "flips": sum(x != y for x, y in zip(lab, ref_l)),
+                "mean_tv": sum(tv) / len(tv), "max_tv": max(tv)}
+
+    others = [p for p in PARTS if p != a.sensitivity]
+    rows = [row(f"{a.sensitivity}:{l}", others + [f"{a.sensitivity}:{j}" for j in range(layers) if j != l])
+            for l in range(layers)]
+    rows.append(row(f"{a.sensitivity} (every layer)", others))
+    print(f"# {n} texts, {a.threads} threads, model {a.model}, plan items {extra or '(none); '}"
+          f"CPU {peer.cpu_model()}; each row: only that part in int8, the rest fp32")
+    print("| int8 | label flips vs fp32 | mean TV distance | max TV distance |")
+    print("|---|---:|---:|---:|")
+    for r in rows:
+        print(f"| `{r['int8']}` | {r['flips']} | {r['mean_tv']:.5f} | {r['max_tv']:.4f} |")
+    (out / f"sensitivity_{a.sensitivity}.json").write_text(json.dumps(rows, indent=2))
+    return 0
 
 
 def main() -> int:
@@ -59,15 +96,19 @@ def main() -> int:
     ap.add_argument("--plans", default=DEFAULT_PLANS, help="int8 plans separated by |")
     ap.add_argument("--data", default=str(peer.REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(peer.REPO / "build" / "int8_plans"))
+    ap.add_argument("--sensitivity", choices=PARTS, help="per-layer sensitivity of one part (module docs)")
+    ap.add_argument("--extra", help="with --sensitivity: plan items for the int8 layer, e.g. 'smooth=0.5' or 'outliers=8'")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     texts, _ = peer.build_texts(Path(a.data), a.n)
-    val = peer.xlmt_val(Path(a.data))
     bench = out / "texts.jsonl"
     with open(bench, "w", encoding="utf-8") as f:
         for t in texts:
             f.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
+    if a.sensitivity:
+        return sensitivity(a, bench, len(texts), out)
+    val = peer.xlmt_val(Path(a.data))
     val_files = {}
     for lang, (vt, _) in val.items():
         val_files[lang] = out / f"val_{lang}.jsonl"

@@ -83,6 +83,18 @@ pub struct Int8Plan {
     /// activation scale. max|x_j| comes from an fp32 forward over calibration texts
     /// ([`FastBert::activation_stats`]). None = no migration.
     pub smooth: Option<f64>,
+    /// Mixed-precision decomposition (LLM.int8()) for the int8 layers that read a LayerNorm
+    /// output: the `outliers` input channels with the largest calibration max |x| (per layer) are
+    /// multiplied in fp32, the rest in int8, so the outlier channels no longer set each token's
+    /// activation scale. 0 = off. Needs calibration like [`Int8Plan::smooth`].
+    pub outliers: usize,
+    /// LayerNorm folding for the int8 layers that read a LayerNorm output (Q/K/V and the FFN
+    /// input): the LayerNorm's shift β and scale γ move into the linear layer
+    /// (`W' = W·diag(γ)`, `b' = b + W·β`, exact in real arithmetic), and the layer quantises the
+    /// normalised activations `(x − β)/γ` instead of `x`. Their per-channel offsets and scales are
+    /// what make some channels outliers, so each token's activation scale no longer follows them.
+    /// Needs no calibration; replaces `smooth` and `outliers`.
+    pub fold_ln: bool,
 }
 
 /// The default int8 plan: per-token activations; the fused Q/K/V projection in fp32 (its input,
@@ -98,19 +110,23 @@ impl Default for Int8Plan {
 }
 
 impl Int8Plan {
-    /// Parses `per_token|per_call;[smooth=α;]fp32=PART[:LAYER],...` (the `PULSO_INT8_PLAN`
-    /// syntax), e.g. `per_token;smooth=0.5;fp32=pooler,classifier,ffn_out:11`. Parts: qkv, attn_out, ffn_in, ffn_out,
-    /// pooler, classifier; `all` keeps everything fp32 (a test of the plumbing).
+    /// Parses `per_token|per_call;[fold_ln;][smooth=α;][outliers=K;]fp32=PART[:LAYER],...` (the
+    /// `PULSO_INT8_PLAN` syntax), e.g. `per_token;fold_ln;fp32=pooler,classifier,ffn_out:11`.
+    /// Parts: qkv, attn_out, ffn_in, ffn_out, pooler, classifier; `all` keeps everything fp32 (a
+    /// test of the plumbing).
     pub fn parse(s: &str) -> anyhow::Result<Int8Plan> {
         let mut plan = Int8Plan {
             keep_fp32: Vec::new(),
             per_token: true,
             smooth: None,
+            outliers: 0,
+            fold_ln: false,
         };
         for item in s.split(';').map(str::trim).filter(|i| !i.is_empty()) {
             match item {
                 "per_token" => plan.per_token = true,
                 "per_call" => plan.per_token = false,
+                "fold_ln" => plan.fold_ln = true,
                 _ if item.starts_with("smooth=") => {
                     let v = &item["smooth=".len()..];
                     let alpha: f64 = v.parse().ok().filter(|a| (0.0..=1.0).contains(a)).with_context(|| {
@@ -118,9 +134,15 @@ impl Int8Plan {
                     })?;
                     plan.smooth = Some(alpha);
                 }
+                _ if item.starts_with("outliers=") => {
+                    let v = &item["outliers=".len()..];
+                    plan.outliers = v.parse().ok().filter(|&k| k <= 1024).with_context(|| {
+                        format!("int8 plan: outliers={v}: give how many input channels stay fp32, e.g. outliers=8")
+                    })?;
+                }
                 _ => {
                     let Some(list) = item.strip_prefix("fp32=") else {
-                        bail!("int8 plan item {item:?}: use per_token, per_call, smooth=α or fp32=PART[:LAYER],...");
+                        bail!("int8 plan item {item:?}: use per_token, per_call, fold_ln, smooth=α, outliers=K or fp32=PART[:LAYER],...");
                     };
                     for p in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                         if p == "all" {
@@ -149,6 +171,9 @@ impl Int8Plan {
                 }
             }
         }
+        if plan.fold_ln && plan.needs_calibration() {
+            bail!("int8 plan: fold_ln replaces smooth=α and outliers=K (their statistics are of the unfolded input): use one of them");
+        }
         Ok(plan)
     }
 
@@ -158,6 +183,11 @@ impl Int8Plan {
             Ok(s) if !s.trim().is_empty() => Int8Plan::parse(&s).context("reading PULSO_INT8_PLAN"),
             _ => Ok(Int8Plan::default()),
         }
+    }
+
+    /// Whether building this plan needs calibration statistics ([`FastBert::activation_stats`]).
+    pub fn needs_calibration(&self) -> bool {
+        self.smooth.is_some() || self.outliers > 0
     }
 
     fn is_int8(&self, part: Part, layer: Option<usize>) -> bool {
@@ -204,6 +234,9 @@ enum Linear {
         per_token: bool,
         /// SmoothQuant: 1/s per input channel, applied to the input before quantising.
         inv_smooth: Option<Tensor>,
+        /// Mixed-precision decomposition: the outlier input channels (i64 indices) and their
+        /// fp32 weight columns [out, K]; their int8 columns are zero.
+        outliers: Option<(Tensor, Tensor)>,
     },
 }
 
@@ -215,15 +248,17 @@ impl Linear {
         }
     }
 
-    /// Symmetric int8, per output channel (see the module docs), for FBGEMM. `smooth`: the
-    /// input's max |x| per channel and α ([`Int8Plan::smooth`]).
+    /// Symmetric int8, per output channel (see the module docs), for FBGEMM. `calib`: the
+    /// input's max |x| per channel, for SmoothQuant ([`Int8Plan::smooth`]) and the outlier
+    /// channels ([`Int8Plan::outliers`]).
     fn int8(
         w: &Tensor,
         b: &Tensor,
         per_token: bool,
-        smooth: Option<(&Tensor, f64)>,
+        calib: Option<(&Tensor, &Int8Plan)>,
     ) -> anyhow::Result<Linear> {
         let w = w.to_kind(Kind::Float);
+        let smooth = calib.and_then(|(amax, plan)| Some((amax, plan.smooth?)));
         let (w, inv_smooth) = match smooth {
             Some((amax, alpha)) => {
                 let wmax = w.abs().amax([0i64].as_slice(), false).clamp_min(1e-5);
@@ -235,6 +270,23 @@ impl Linear {
                 (&w * s.unsqueeze(0), Some(s.reciprocal()))
             }
             None => (w, None),
+        };
+        // The outlier channels by calibration max |x| (after smoothing, which divides them).
+        let k = calib
+            .map_or(0, |(_, plan)| plan.outliers)
+            .min(w.size()[1] as usize);
+        let (w, outliers) = match calib {
+            Some((amax, _)) if k > 0 => {
+                let mut a = amax.to_kind(Kind::Float);
+                if let Some(inv) = &inv_smooth {
+                    a = a * inv;
+                }
+                let (_, idx) = a.topk(k as i64, 0, true, true);
+                let (idx, _) = idx.sort(0, false);
+                let w_out = w.index_select(1, &idx).contiguous();
+                (w.index_fill(1, &idx, 0.0), Some((idx, w_out)))
+            }
+            _ => (w, None),
         };
         let chan = w.abs().amax([1i64].as_slice(), false).clamp_min(1e-12);
         let scale = 1.0 / 127.0;
@@ -263,6 +315,7 @@ impl Linear {
             b,
             per_token,
             inv_smooth,
+            outliers,
         })
     }
 
@@ -279,6 +332,7 @@ impl Linear {
                 zero,
                 per_token,
                 inv_smooth,
+                outliers,
             } => {
                 let size = x.size();
                 let k = *size.last().unwrap_or(&1);
@@ -287,6 +341,12 @@ impl Linear {
                     // Not in place: `x2` may be a view of `x`, which the residual still reads.
                     x2 = &x2 * inv;
                 }
+                // The outlier channels in fp32; zeroed (a copy, not in place) for the int8 part.
+                let y_out = outliers.as_ref().map(|(idx, w_out)| {
+                    let y = x2.index_select(1, idx).matmul(&w_out.tr());
+                    x2 = x2.index_fill(1, idx, 0.0);
+                    y
+                });
                 let (xin, tok) = if *per_token {
                     let t = x2.abs().amax([1i64].as_slice(), true).clamp_min(1e-12);
                     (&x2 / &t, Some(t))
@@ -305,7 +365,10 @@ impl Linear {
                     y *= t;
                 }
                 // b + y · chan in one pass.
-                let y = b.addcmul(&y, chan);
+                let mut y = b.addcmul(&y, chan);
+                if let Some(yo) = y_out {
+                    y += yo;
+                }
                 let mut out = size.clone();
                 let n = y.size()[1];
                 *out.last_mut().unwrap() = n;
@@ -322,6 +385,23 @@ struct LayerNorm {
 }
 
 impl LayerNorm {
+    /// The output, and with `normalised` also `(out − β)/γ` (the input normalised, before the
+    /// affine part) for a folded int8 layer that reads it ([`Int8Plan::fold_ln`]).
+    fn forward_pair(&self, x: &Tensor, normalised: bool) -> (Tensor, Option<Tensor>) {
+        if !normalised {
+            return (self.forward(x), None);
+        }
+        let n = *x.size().last().unwrap_or(&1);
+        let z = x.layer_norm(
+            [n].as_slice(),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            self.eps,
+            false,
+        );
+        (self.b.addcmul(&z, &self.w), Some(z))
+    }
+
     fn forward(&self, x: &Tensor) -> Tensor {
         let n = *x.size().last().unwrap_or(&1);
         x.layer_norm(
@@ -341,6 +421,10 @@ struct Layer {
     ffn_in: Linear,
     ffn_out: Linear,
     ln2: LayerNorm,
+    /// Q/K/V (resp. the FFN input) has its input LayerNorm folded in and reads the normalised
+    /// activations ([`Int8Plan::fold_ln`]).
+    qkv_folded: bool,
+    ffn_in_folded: bool,
 }
 
 /// Per layer, max |x| per input channel of the two LayerNorm-fed projections (SmoothQuant's
@@ -382,8 +466,8 @@ impl FastBert {
         stats: Option<&ActStats>,
     ) -> anyhow::Result<FastBert> {
         if let (Some(plan), None) = (int8, stats) {
-            if plan.smooth.is_some() {
-                bail!("int8 plan with smooth=α needs calibration statistics (an fp32 forward over calibration texts)");
+            if plan.needs_calibration() {
+                bail!("int8 plan with smooth=α or outliers=K needs calibration statistics (an fp32 forward over calibration texts)");
             }
         }
         if let Some(st) = stats {
@@ -394,11 +478,11 @@ impl FastBert {
                 );
             }
         }
-        // SmoothQuant input statistics for a LayerNorm-fed projection of layer i, if the plan asks.
-        let smooth =
-            |which: &dyn Fn(&ActStats) -> &Vec<Tensor>, i: usize| -> Option<(Tensor, f64)> {
-                let alpha = int8?.smooth?;
-                Some((which(stats?)[i].shallow_clone(), alpha))
+        // Calibration statistics for a LayerNorm-fed projection of layer i, if the plan needs them.
+        let calib =
+            |which: &dyn Fn(&ActStats) -> &Vec<Tensor>, i: usize| -> Option<(Tensor, &Int8Plan)> {
+                let plan = int8.filter(|p| p.needs_calibration())?;
+                Some((which(stats?)[i].shallow_clone(), plan))
             };
         let get = |n: &str| -> anyhow::Result<Tensor> {
             vars.get(n)
@@ -412,16 +496,42 @@ impl FastBert {
                 eps,
             })
         };
+        // W·diag(γ) and b + W·β for a linear layer reading LayerNorm `ln` (fold_ln).
+        let fold = |w: Tensor, b: Tensor, ln: &str| -> anyhow::Result<(Tensor, Tensor)> {
+            let g = get(&format!("{ln}.weight"))?.to_kind(Kind::Float);
+            let be = get(&format!("{ln}.bias"))?.to_kind(Kind::Float);
+            let w = w.to_kind(Kind::Float);
+            let b = b.to_kind(Kind::Float) + w.matmul(&be);
+            Ok((&w * g.unsqueeze(0), b))
+        };
+        let folds =
+            |part: Part, i: usize| int8.is_some_and(|p| p.fold_ln && p.is_int8(part, Some(i)));
+        // The LayerNorm whose output layer i's Q/K/V reads.
+        let qkv_ln = |i: usize| {
+            if i == 0 {
+                "bert.embeddings.LayerNorm".to_string()
+            } else {
+                format!("bert.encoder.layer.{}.output.LayerNorm", i - 1)
+            }
+        };
         let lin = |p: &str, part: Part, layer: Option<usize>| -> anyhow::Result<Linear> {
             let w = get(&format!("{p}.weight"))?;
             let b = get(&format!("{p}.bias"))?;
-            let sm = match (part, layer) {
-                (Part::FfnIn, Some(i)) => smooth(&|s: &ActStats| &s.ffn_in, i),
+            let (w, b) = match (part, layer) {
+                (Part::FfnIn, Some(i)) if folds(part, i) => fold(
+                    w,
+                    b,
+                    &format!("bert.encoder.layer.{i}.attention.output.LayerNorm"),
+                )?,
+                _ => (w, b),
+            };
+            let cal = match (part, layer) {
+                (Part::FfnIn, Some(i)) => calib(&|s: &ActStats| &s.ffn_in, i),
                 _ => None,
             };
             match int8 {
                 Some(plan) if plan.is_int8(part, layer) => {
-                    Linear::int8(&w, &b, plan.per_token, sm.as_ref().map(|(t, a)| (t, *a)))
+                    Linear::int8(&w, &b, plan.per_token, cal.as_ref().map(|(t, p)| (t, *p)))
                 }
                 _ => Ok(Linear::float(&w, &b)),
             }
@@ -433,14 +543,19 @@ impl FastBert {
             let b = |n: &str| get(&format!("{p}.attention.self.{n}.bias"));
             let qkv_w = Tensor::cat(&[w("query")?, w("key")?, w("value")?], 0);
             let qkv_b = Tensor::cat(&[b("query")?, b("key")?, b("value")?], 0);
+            let (qkv_w, qkv_b) = if folds(Part::Qkv, i) {
+                fold(qkv_w, qkv_b, &qkv_ln(i))?
+            } else {
+                (qkv_w, qkv_b)
+            };
             let qkv = match int8 {
                 Some(plan) if plan.is_int8(Part::Qkv, Some(i)) => {
-                    let sm = smooth(&|s: &ActStats| &s.qkv_in, i);
+                    let cal = calib(&|s: &ActStats| &s.qkv_in, i);
                     Linear::int8(
                         &qkv_w,
                         &qkv_b,
                         plan.per_token,
-                        sm.as_ref().map(|(t, a)| (t, *a)),
+                        cal.as_ref().map(|(t, p)| (t, *p)),
                     )?
                 }
                 _ => Linear::Float { w: qkv_w, b: qkv_b },
@@ -456,6 +571,8 @@ impl FastBert {
                 ffn_in: lin(&format!("{p}.intermediate.dense"), Part::FfnIn, Some(i))?,
                 ffn_out: lin(&format!("{p}.output.dense"), Part::FfnOut, Some(i))?,
                 ln2: ln(&format!("{p}.output.LayerNorm"))?,
+                qkv_folded: folds(Part::Qkv, i),
+                ffn_in_folded: folds(Part::FfnIn, i),
             });
         }
         Ok(FastBert {
@@ -474,6 +591,11 @@ impl FastBert {
 
     pub fn is_int8(&self) -> bool {
         self.int8
+    }
+
+    /// Whether layer `i` (if any) reads normalised activations into a folded Q/K/V.
+    fn qkv_folded(&self, i: usize) -> bool {
+        self.layers.get(i).is_some_and(|l| l.qkv_folded)
     }
 
     /// The attention this forward was built with ([`Attention::Packed`] takes
@@ -552,10 +674,11 @@ impl FastBert {
         pos.resize(rows, 0);
         let ids = Tensor::from_slice(&ids).to_device(device);
         let pos = Tensor::from_slice(&pos).to_device(device);
-        let mut x = Tensor::embedding(&self.word, &ids, -1, false, false)
+        let x = Tensor::embedding(&self.word, &ids, -1, false, false)
             + Tensor::embedding(&self.pos, &pos, -1, false, false)
             + self.tok_type.get(0);
-        x = self.emb_ln.forward(&x);
+        // `xn`: x normalised, when the next Q/K/V is folded (fold_ln).
+        let (mut x, mut xn) = self.emb_ln.forward_pair(&x, self.qkv_folded(0));
         let h = x.size()[1];
         let d = h / self.heads;
         // An all-zero additive mask per length (tch passes None as an undefined tensor, which
@@ -574,11 +697,11 @@ impl FastBert {
                 .amax([0i64].as_slice(), false)
                 .to_kind(Kind::Float)
         };
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
             if let Some(r) = rec.as_deref_mut() {
                 r.qkv_in.push(amax(&x));
             }
-            let qkv = layer.qkv.forward(&x);
+            let qkv = layer.qkv.forward(xn.as_ref().unwrap_or(&x));
             let mut parts: Vec<Tensor> = Vec::with_capacity(runs.len() + 1);
             for &(start, n, l) in &runs {
                 let t = qkv
@@ -600,12 +723,16 @@ impl FastBert {
                 parts.push(f.shallow_clone());
             }
             let ctx = Tensor::cat(&parts, 0);
-            let a = layer.ln1.forward(&(layer.attn_out.forward(&ctx) + &x));
+            let (a, an) = layer
+                .ln1
+                .forward_pair(&(layer.attn_out.forward(&ctx) + &x), layer.ffn_in_folded);
             if let Some(r) = rec.as_deref_mut() {
                 r.ffn_in.push(amax(&a));
             }
-            let f = layer.ffn_in.forward(&a).gelu("none");
-            x = layer.ln2.forward(&(layer.ffn_out.forward(&f) + &a));
+            let f = layer.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
+            (x, xn) = layer
+                .ln2
+                .forward_pair(&(layer.ffn_out.forward(&f) + &a), self.qkv_folded(i + 1));
         }
         // The pooler and classifier see one row per text: round that up too (filler rows repeat
         // row 0), then keep the texts' rows.
@@ -621,16 +748,19 @@ impl FastBert {
         let (b, l) = (ids.size()[0], ids.size()[1]);
         let kind = self.word.kind();
         let positions = Tensor::arange(l, (Kind::Int64, ids.device()));
-        let mut x = Tensor::embedding(&self.word, ids, -1, false, false)
+        let x = Tensor::embedding(&self.word, ids, -1, false, false)
             + Tensor::embedding(&self.pos, &positions, -1, false, false).unsqueeze(0)
             + self.tok_type.get(0);
-        x = self.emb_ln.forward(&x);
+        let (mut x, mut xn) = self.emb_ln.forward_pair(&x, self.qkv_folded(0));
         let h = x.size()[2];
         let d = h / self.heads;
         // Additive mask [B, 1, 1, L]: 0 for real tokens, a large negative for padding.
         let add_mask = ((mask.to_kind(kind) - 1.0) * 10000.0).view([b, 1, 1, l]);
-        for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x).view([b, l, 3, self.heads, d]);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let qkv = layer
+                .qkv
+                .forward(xn.as_ref().unwrap_or(&x))
+                .view([b, l, 3, self.heads, d]);
             let qkv = qkv.permute([2, 0, 3, 1, 4]); // [3, B, H, L, D]
             let (q, k, v) = (qkv.get(0), qkv.get(1), qkv.get(2));
             let ctx = match self.attention {
@@ -651,11 +781,112 @@ impl FastBert {
                 }
             };
             let ctx = ctx.transpose(1, 2).reshape([b, l, h]);
-            let a = layer.ln1.forward(&(layer.attn_out.forward(&ctx) + &x));
-            let f = layer.ffn_in.forward(&a).gelu("none");
-            x = layer.ln2.forward(&(layer.ffn_out.forward(&f) + &a));
+            let (a, an) = layer
+                .ln1
+                .forward_pair(&(layer.attn_out.forward(&ctx) + &x), layer.ffn_in_folded);
+            let f = layer.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
+            (x, xn) = layer
+                .ln2
+                .forward_pair(&(layer.ffn_out.forward(&f) + &a), self.qkv_folded(i + 1));
         }
         let pooled = self.pooler.forward(&x.select(1, 0)).tanh();
         self.classifier.forward(&pooled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// x [16, 32] with input channel 3 fifty times larger than the rest (an LLM-style outlier),
+    /// w [64, 32], b [64].
+    fn case() -> (Tensor, Tensor, Tensor) {
+        tch::manual_seed(7);
+        let mut x = Tensor::randn([16, 32], (Kind::Float, tch::Device::Cpu));
+        let _ = x.narrow(1, 3, 1).g_mul_scalar_(50.0);
+        let w = Tensor::randn([64, 32], (Kind::Float, tch::Device::Cpu)) * 0.1;
+        let b = Tensor::randn([64], (Kind::Float, tch::Device::Cpu));
+        (x, w, b)
+    }
+
+    fn max_err(lin: &Linear, x: &Tensor, want: &Tensor) -> f64 {
+        (lin.forward(x) - want).abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn outlier_channels_run_in_fp32() {
+        let (x, w, b) = case();
+        let want = x.linear(&w, Some(&b));
+        let amax = x.abs().amax([0i64].as_slice(), false);
+        let plan = |k: usize| Int8Plan {
+            outliers: k,
+            ..Int8Plan::default()
+        };
+        let err = |k: usize| {
+            let p = plan(k);
+            let lin = Linear::int8(&w, &b, true, Some((&amax, &p))).unwrap();
+            max_err(&lin, &x, &want)
+        };
+        // Every channel an outlier: nothing is left to int8, so the result is the fp32 one.
+        assert!(err(32) < 1e-4, "all channels fp32: max error {}", err(32));
+        // The one outlier channel in fp32: the other channels get the int8 resolution back.
+        let (plain, one) = (err(0), err(1));
+        assert!(
+            plain > 0.01,
+            "plain int8 should show rounding here: {plain}"
+        );
+        assert!(
+            one * 5.0 < plain,
+            "outlier in fp32 {one} vs plain int8 {plain}"
+        );
+        // And the channel chosen is the outlier (by calibration max |x|).
+        let Linear::Int8 {
+            outliers: Some((idx, w_out)),
+            ..
+        } = Linear::int8(&w, &b, true, Some((&amax, &plan(1)))).unwrap()
+        else {
+            panic!("outliers=1 keeps one channel in fp32");
+        };
+        assert_eq!(Vec::<i64>::try_from(&idx).unwrap(), vec![3]);
+        assert_eq!(w_out.size(), vec![64, 1]);
+    }
+
+    /// fold_ln's algebra: the LayerNorm's normalised output through `W·diag(γ)`, `b + W·β` is
+    /// the LayerNorm's output through `W`, `b` (up to fp32 rounding).
+    #[test]
+    fn folding_a_layernorm_into_the_next_linear_is_exact_in_fp32() {
+        let (x, w, b) = case();
+        let ln = LayerNorm {
+            w: Tensor::randn([32], (Kind::Float, tch::Device::Cpu)) * 3.0,
+            b: Tensor::randn([32], (Kind::Float, tch::Device::Cpu)) * 2.0,
+            eps: 1e-12,
+        };
+        let (a, z) = ln.forward_pair(&x, true);
+        let z = z.expect("normalised output asked for");
+        assert!((&a - ln.forward(&x)).abs().max().double_value(&[]) < 1e-4);
+        assert!(ln.forward_pair(&x, false).1.is_none());
+        let want = a.linear(&w, Some(&b));
+        let got = z.linear(&(&w * ln.w.unsqueeze(0)), Some(&(&b + w.matmul(&ln.b))));
+        let err = (got - &want).abs().max().double_value(&[]);
+        assert!(err < 1e-3, "folded vs unfolded: max difference {err}");
+        let e = Int8Plan::parse("fold_ln;smooth=0.5")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fold_ln replaces"), "{e}");
+        assert!(
+            Int8Plan::parse("per_token;fold_ln;fp32=pooler")
+                .unwrap()
+                .fold_ln
+        );
+    }
+
+    #[test]
+    fn outliers_parse_and_need_calibration() {
+        let p = Int8Plan::parse("per_token;outliers=8;fp32=pooler,classifier").unwrap();
+        assert_eq!(p.outliers, 8);
+        assert!(p.needs_calibration());
+        assert!(!Int8Plan::default().needs_calibration());
+        let e = Int8Plan::parse("outliers=x").unwrap_err().to_string();
+        assert!(e.contains("outliers=x"), "{e}");
     }
 }

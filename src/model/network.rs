@@ -138,7 +138,7 @@ impl Network {
 
     /// Runs the linear layers `plan` names in int8 (FBGEMM, dynamic activations); None = back
     /// to fp32. BERT family only (pulso's own forward); CPU only. `calib`: token ids of the
-    /// calibration texts a plan with `smooth=α` measures its activation ranges on (in fp32).
+    /// calibration texts a plan with `smooth=α` or `outliers=K` measures its activation ranges on (in fp32).
     pub fn set_int8(&mut self, plan: Option<&Int8Plan>, calib: &[&[i64]]) -> anyhow::Result<()> {
         let Some(plan) = plan else {
             self.set_bf16(false);
@@ -159,15 +159,15 @@ impl Network {
             self.bf16 = false;
         }
         let att = forward_choice(self.device).unwrap_or(Attention::Packed);
-        let stats = match plan.smooth {
-            Some(_) if calib.is_empty() => bail!(
-                "the int8 plan migrates activation outliers (smooth=α) but no calibration texts were given"
+        let stats = match plan.needs_calibration() {
+            true if calib.is_empty() => bail!(
+                "the int8 plan handles activation outliers (smooth=α or outliers=K) but no calibration texts were given"
             ),
-            Some(_) => {
+            true => {
                 let fp32 = self.build_fast(None, Attention::Packed, None)?;
                 Some(tch::no_grad(|| fp32.activation_stats(calib, self.pad_id)))
             }
-            None => None,
+            false => None,
         };
         self.fast = Some(self.build_fast(Some(plan), att, stats.as_ref())?);
         Ok(())

@@ -155,11 +155,12 @@ fn int8_plan_syntax() {
     assert!(Int8Plan::parse("fast").is_err());
 }
 
-/// `smooth=α` (SmoothQuant for the LayerNorm-fed projections) parses, refuses to build without
-/// calibration texts, and with them keeps the shipped model's labels on the fixture texts, with
-/// Q/K/V in int8 too.
+/// `smooth=α` (SmoothQuant) and `outliers=K` (mixed-precision decomposition) parse, refuse to
+/// build without calibration texts, and with them keep the shipped model's labels on the fixture
+/// texts, with Q/K/V in int8 too; `fold_ln` (LayerNorm folded into the next linear layer) needs
+/// no calibration and keeps them as well.
 #[test]
-fn smooth_plan_needs_calibration_and_keeps_labels() {
+fn calibrated_and_folded_plans_keep_labels() {
     let p = Int8Plan::parse("per_token;smooth=0.5;fp32=pooler,classifier").unwrap();
     assert_eq!(p.smooth, Some(0.5));
     let e = Int8Plan::parse("smooth=2").unwrap_err().to_string();
@@ -169,20 +170,31 @@ fn smooth_plan_needs_calibration_and_keeps_labels() {
     let mut clf = load("pulso-multi");
     let texts = case_texts(&exp);
     let p32 = clf.probabilities(&texts).unwrap();
-    let e = clf.network_mut().set_int8(Some(&p), &[]).unwrap_err();
-    assert!(format!("{e:#}").contains("calibration"), "{e:#}");
     let enc = clf.encode(&texts).unwrap();
     let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
-    clf.network_mut().set_int8(Some(&p), &calib).unwrap();
-    assert!(clf.network().is_int8());
-    let p8 = clf.probabilities(&texts).unwrap();
     let argmax = |v: &[f32]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
-    for (i, (a, b)) in p32.iter().zip(&p8).enumerate() {
-        assert_eq!(argmax(a), argmax(b), "text {i}: {a:?} vs {b:?}");
-        assert!(max_diff(a, b) < 0.1, "text {i}: {a:?} vs {b:?}");
-        assert!(
-            max_diff(a, b) > 0.0,
-            "text {i}: int8 ran, so some rounding shows"
-        );
+    for plan in [
+        "per_token;smooth=0.5;fp32=pooler,classifier",
+        "per_token;outliers=8;fp32=pooler,classifier",
+        "per_token;fold_ln;fp32=pooler,classifier",
+    ] {
+        let p = Int8Plan::parse(plan).unwrap();
+        if p.needs_calibration() {
+            let e = clf.network_mut().set_int8(Some(&p), &[]).unwrap_err();
+            assert!(format!("{e:#}").contains("calibration"), "{plan}: {e:#}");
+            clf.network_mut().set_int8(Some(&p), &calib).unwrap();
+        } else {
+            clf.network_mut().set_int8(Some(&p), &[]).unwrap();
+        }
+        assert!(clf.network().is_int8(), "{plan}");
+        let p8 = clf.probabilities(&texts).unwrap();
+        for (i, (a, b)) in p32.iter().zip(&p8).enumerate() {
+            assert_eq!(argmax(a), argmax(b), "{plan}, text {i}: {a:?} vs {b:?}");
+            assert!(max_diff(a, b) < 0.1, "{plan}, text {i}: {a:?} vs {b:?}");
+            assert!(
+                max_diff(a, b) > 0.0,
+                "{plan}, text {i}: int8 ran, so some rounding shows"
+            );
+        }
     }
 }
