@@ -18,7 +18,7 @@ command -v patchelf >/dev/null || {
   echo "install: patchelf is needed (Debian: apt-get install patchelf)" >&2
   exit 2
 }
-[ -x "$BIN" ] || { echo "install: $BIN not found; run make build-ci first" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "install: $BIN not found; run make build (or make build-ci) first" >&2; exit 2; }
 rm -rf "$PREFIX/bin/pulso" "$PREFIX/lib" "$PREFIX/models/pulso-multi"
 mkdir -p "$PREFIX/bin" "$PREFIX/lib" "$PREFIX/models"
 
