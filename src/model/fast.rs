@@ -277,10 +277,11 @@ impl Linear {
             .min(w.size()[1] as usize);
         let (w, outliers) = match calib {
             Some((amax, _)) if k > 0 => {
-                let mut a = amax.to_kind(Kind::Float);
-                if let Some(inv) = &inv_smooth {
-                    a = a * inv;
-                }
+                // Not `*=`: to_kind of a Float tensor is the same tensor (the calibration stats).
+                let a = match &inv_smooth {
+                    Some(inv) => amax.to_kind(Kind::Float) * inv,
+                    None => amax.to_kind(Kind::Float),
+                };
                 let (_, idx) = a.topk(k as i64, 0, true, true);
                 let (idx, _) = idx.sort(0, false);
                 let w_out = w.index_select(1, &idx).contiguous();
