@@ -7,7 +7,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # libtorch comes from the PyPI torch wheel (no libtorch download works on air-gapped machines).
 TORCH_STAMP := $(VENV)/.torch-2.4.0
-export LIBTORCH_USE_PYTORCH := 1
+# torch-sys builds against a view of the wheel's torch/ without libtorch_cuda.so, so pulso links the
+# CPU library only and loads CUDA when a run may use a GPU (src/model/cuda.rs): 0.5 s less start-up
+# for every process on a CPU host. (LIBTORCH_USE_PYTORCH=1 would link CUDA in; still supported.)
+LIBTORCH_VIEW := $(CURDIR)/build/libtorch
+LIBTORCH_STAMP := $(LIBTORCH_VIEW)/build-version
+export LIBTORCH := $(LIBTORCH_VIEW)
+export LIBTORCH_CXX11_ABI := 0
+unexport LIBTORCH_USE_PYTORCH
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # `make demo` and `make test` share the `ci` profile (release optimisation, no LTO: one build, much
 # faster); `make build` / benchmarks use the full release profile.
@@ -26,12 +33,15 @@ $(TORCH_STAMP):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.4.0 numpy==1.26.4
 	touch $@
 
-venv: $(TORCH_STAMP)
+$(LIBTORCH_STAMP): $(TORCH_STAMP) scripts/libtorch_view.sh
+	scripts/libtorch_view.sh $(PY) $(LIBTORCH_VIEW)
 
-build: $(TORCH_STAMP)
+venv: $(TORCH_STAMP) $(LIBTORCH_STAMP)
+
+build: $(LIBTORCH_STAMP)
 	cargo build --release --locked
 
-build-ci: $(TORCH_STAMP)
+build-ci: $(LIBTORCH_STAMP)
 	cargo build --profile $(PROFILE) --locked
 
 # The main job on the shipped demo data and model, then the report for marketing and HR.
@@ -91,11 +101,23 @@ $(DELTA_STAMP):
 delta-reader-deps: $(DELTA_STAMP)
 
 
-# The tests' outside tools (apt and pip: mostly downloads) install while cargo compiles (CPU), each
-# logged; then the suite runs. numpy is pinned with torch, so nothing the build's `import torch`
-# reads changes under it.
-test: $(TORCH_STAMP)
+# The crates that do not need libtorch (most of the build), compiled while pip installs torch:
+# that install is downloads and unpacking on one core, and a fresh clone would otherwise leave the
+# second one idle for its 2-3 minutes. Same profile and features as the test build, so cargo reuses
+# every one of them.
+NO_TORCH_CRATES := -p arrow -p parquet -p deltalake-core -p delta_kernel -p object_store -p tokenizers \
+  -p rust_tokenizers -p tokio -p minijinja -p serde_json -p csv -p toml -p chrono-tz -p ureq \
+  -p zstd@0.13.5 -p rayon -p indicatif
+
+# Fresh clone: torch installs beside the crates above; then the tests' outside tools (apt and pip:
+# mostly downloads) install beside the rest of the build (CPU), each logged; then the suite runs.
+# numpy is pinned with torch, so nothing the build's `import torch` reads changes under it.
+test:
 	@mkdir -p build; \
+	  ( $(MAKE) --no-print-directory venv > build/venv.log 2>&1 ) & venv=$$!; \
+	  cargo build --profile $(PROFILE) --locked $(NO_TORCH_CRATES) || \
+	    echo "note: the crates without libtorch did not build ahead; the test build below will say why"; \
+	  wait $$venv || { cat build/venv.log; echo "make test: installing torch into $(VENV) failed (log above)"; exit 1; }; \
 	  ( $(MAKE) --no-print-directory test-deps > build/test-deps.log 2>&1 ) & deps=$$!; \
 	  cargo test --profile $(PROFILE) --locked --no-run; built=$$?; \
 	  wait $$deps; echo "--- test dependencies (build/test-deps.log):"; cat build/test-deps.log; \
@@ -174,7 +196,7 @@ model-mini: $(TORCH_STAMP)
 # Fuzz every reader for FUZZ_SECONDS each (not in CI): needs a nightly toolchain and cargo-fuzz
 # (installed here if missing). Crashes land in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
-fuzz: $(TORCH_STAMP)
+fuzz: $(LIBTORCH_STAMP)
 	@command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 	for t in csv jsonl parquet timestamp; do \
 	  cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \

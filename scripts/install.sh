@@ -8,8 +8,9 @@
 # usage: scripts/install.sh BIN PREFIX [full|cpu]
 #   full  every library the binary loads from the venv (libtorch + CUDA): GPU hosts (~2.9 GB)
 #   cpu   libtorch_cpu, libc10, libgomp, libcudart and libcupti (libtorch_cpu links those two small
-#         CUDA runtime libraries), plus a stub libtorch_cuda.so with the two symbols tch's
-#         CUDA-linking shim references: CPU hosts (~0.55 GB). `--device cuda` cannot work there.
+#         CUDA runtime libraries): CPU hosts (~0.55 GB). `--device cuda` fails there with an error
+#         that says so. (For a binary built with CUDA linked in, also a stub libtorch_cuda.so with
+#         the two symbols tch's CUDA-linking shim references.)
 set -euo pipefail
 BIN=${1:?binary}
 PREFIX=${2:?prefix}
@@ -23,10 +24,22 @@ rm -rf "$PREFIX/bin/pulso" "$PREFIX/lib" "$PREFIX/models/pulso-multi"
 mkdir -p "$PREFIX/bin" "$PREFIX/lib" "$PREFIX/models"
 
 # Every library the binary resolves outside the system folders (the venv's torch and nvidia libs).
-mapfile -t LIBS < <(ldd "$BIN" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' |
-  grep -v -E '^/(usr/)?lib(64)?/' | sort -u)
+outside() { ldd "$1" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | grep -v -E '^/(usr/)?lib(64)?/'; }
 missing=$(ldd "$BIN" | grep 'not found' || true)
 [ -z "$missing" ] || { echo "install: unresolved libraries: $missing" >&2; exit 2; }
+# A Makefile build links libtorch_cpu only and dlopens libtorch_cuda.so for GPU runs
+# (src/model/cuda.rs): the full variant carries it and everything it loads.
+TORCH_LIB=$(dirname "$(ldd "$BIN" | awk '$1 == "libtorch_cpu.so" {print $3}')")
+CUDA_LINKED=$(ldd "$BIN" | awk '$1 == "libtorch_cuda.so" {print "yes"}')
+{
+  outside "$BIN"
+  if [ "$VARIANT" = full ] && [ -z "$CUDA_LINKED" ] && [ -f "$TORCH_LIB/libtorch_cuda.so" ]; then
+    echo "$TORCH_LIB/libtorch_cuda.so"
+    outside "$TORCH_LIB/libtorch_cuda.so"
+  fi
+} | sort -u >"$PREFIX/.libs"
+mapfile -t LIBS <"$PREFIX/.libs"
+rm -f "$PREFIX/.libs"
 
 keep() {
   case "$VARIANT" in
@@ -44,9 +57,10 @@ for l in "${LIBS[@]}"; do
     patchelf --set-rpath '$ORIGIN' "$PREFIX/lib/$(basename "$l")"
   fi
 done
-if [ "$VARIANT" = cpu ]; then
-  # tch links libtorch_cuda through a shim that names two of its functions; on a CPU host they
-  # are never reached (CUDA is reported unavailable), so a stub library satisfies the loader.
+if [ "$VARIANT" = cpu ] && [ -n "$CUDA_LINKED" ]; then
+  # A binary built with CUDA linked in (LIBTORCH_USE_PYTORCH=1): tch links libtorch_cuda through a
+  # shim that names two of its functions; on a CPU host they are never reached (CUDA is reported
+  # unavailable), so a stub library satisfies the loader.
   tmp=$(mktemp -d)
   cat >"$tmp/stub.c" <<'EOF'
 /* Stand-ins for at::cuda::warp_size() and at::cuda::getCurrentCUDABlasHandle() on CPU hosts. */

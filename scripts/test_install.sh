@@ -32,4 +32,15 @@ if [ "$got" != "$want" ]; then
   diff <(echo "$want") <(echo "$got") >&2 || true
   exit 1
 fi
+if [ "$VARIANT" = cpu ]; then
+  # No CUDA libraries in this variant: a GPU run must fail and say what to install instead.
+  if err=$(env -i "$tmp/copied/bin/pulso" score --threads 1 --device cuda "$tmp/in.txt" 2>&1 >/dev/null); then
+    echo "test-install: FAIL: --device cuda succeeded on the cpu variant" >&2
+    exit 1
+  fi
+  case "$err" in
+    *"full variant"*) ;;
+    *) echo "test-install: FAIL: --device cuda on the cpu variant did not say what to install: $err" >&2; exit 1 ;;
+  esac
+fi
 echo "test-install: OK ($VARIANT variant, $(du -sh "$tmp/copied" | cut -f1), copied folder $how)"

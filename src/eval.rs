@@ -14,7 +14,7 @@
 //! support, and the confusion matrix (rows = gold, columns = predicted).
 
 use crate::record::Sentiment;
-use crate::score::{PrecisionChoice, Scorer, ScorerConfig};
+use crate::score::{DeviceChoice, PrecisionChoice, Scorer, ScorerConfig};
 use anyhow::{anyhow, bail, Context};
 use serde::Serialize;
 use std::io::{BufRead, BufReader, Write};
@@ -48,6 +48,9 @@ pub struct EvalArgs {
     /// auto, fp32 or bf16.
     #[arg(long, default_value = "auto")]
     pub precision: PrecisionChoice,
+    /// auto (a GPU when libtorch sees one), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
     /// Also report the metrics per value of this column (e.g. `lang` or `domain`).
     #[arg(long, value_name = "COLUMN")]
     pub by: Option<String>,
@@ -61,6 +64,7 @@ impl EvalArgs {
     pub fn scorer_config(&self) -> anyhow::Result<ScorerConfig> {
         let mut c = ScorerConfig::for_cli(self.model.clone(), self.threads, "auto")?;
         c.precision = self.precision;
+        c.device = self.device;
         Ok(c)
     }
 }
@@ -76,6 +80,7 @@ impl Default for EvalArgs {
             threads: None,
             limit: None,
             precision: PrecisionChoice::Auto,
+            device: DeviceChoice::Auto,
             by: None,
             no_progress: false,
         }

@@ -105,6 +105,9 @@ enum Cmd {
         /// fp32, bf16, int8 or auto.
         #[arg(long, default_value = "auto")]
         precision: String,
+        /// auto (a GPU when libtorch sees one), cpu or cuda.
+        #[arg(long, default_value = "auto")]
+        device: pulso::score::DeviceChoice,
         /// Accepted for scripts that pass it to every subcommand (score draws no bars).
         #[arg(long)]
         no_progress: bool,
@@ -366,11 +369,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
             model,
             threads,
             precision,
+            device,
             no_progress: _,
             arrow,
             text_column,
         } => {
-            let cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
+            let mut cfg = pulso::score::ScorerConfig::for_cli(model, threads, &precision)?;
+            cfg.device = device;
             configure_threads(cfg.threads);
             let model_name = cfg.model.clone();
             let scorer = std::sync::Arc::new(

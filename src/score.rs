@@ -280,18 +280,23 @@ impl ScorerConfig {
         let device = match self.device {
             DeviceChoice::Cpu => tch::Device::Cpu,
             DeviceChoice::Cuda => {
+                crate::model::cuda::ensure(true).context("device cuda")?;
                 if !tch::Cuda::is_available() {
-                    bail!("device cuda was asked for but no CUDA GPU is usable here (libtorch sees none); use device auto or cpu");
+                    bail!("device cuda was asked for but no CUDA GPU is usable here (libtorch's CUDA backend is loaded and sees no device: no NVIDIA driver or GPU); use device auto or cpu");
                 }
                 tch::Device::Cuda(0)
             }
-            DeviceChoice::Auto => {
-                if tch::Cuda::is_available() {
+            DeviceChoice::Auto => match crate::model::cuda::ensure(false) {
+                Ok(crate::model::cuda::Cuda::Ready { .. }) if tch::Cuda::is_available() => {
                     tch::Device::Cuda(0)
-                } else {
+                }
+                Ok(_) => tch::Device::Cpu,
+                Err(e) => {
+                    // auto never fails for want of a GPU: say why it is not used, score on the CPU.
+                    eprintln!("pulso: warning: device auto: {e:#}; scoring on the CPU");
                     tch::Device::Cpu
                 }
-            }
+            },
         };
         let threads = if self.threads == 0 {
             available_threads()

@@ -15,6 +15,7 @@
 //! The batching, replicas and precision choice live in [`crate::score`].
 
 pub mod config;
+pub mod cuda;
 pub mod fast;
 pub mod hub;
 pub mod labels;

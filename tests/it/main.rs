@@ -7,6 +7,7 @@ mod common;
 
 mod cli;
 mod commit;
+mod cuda;
 mod delta;
 mod demo_services;
 mod eval_cli;
