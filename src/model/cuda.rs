@@ -47,8 +47,9 @@ pub enum CudaError {
     /// The library loaded but libtorch still reports no CUDA runtime.
     #[error(
         "{library} loaded but libtorch reports no CUDA runtime: it is the stand-in of a CPU-only \
-         install, or belongs to another torch build; install the full variant (or rebuild pulso \
-         against the same torch wheel), or use device cpu"
+         install, or belongs to another torch build, or (a program using pulso as a library) libtorch \
+         was asked about CUDA before pulso loaded it (call pulso::model::cuda::ensure first); \
+         install the full variant (or rebuild pulso against the same torch wheel), or use device cpu"
     )]
     NotRegistered { library: String },
 }

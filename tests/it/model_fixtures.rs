@@ -415,22 +415,9 @@ fn max_tokens_is_capped_and_cuts() {
     assert_eq!(*e.ids.last().unwrap(), 3, "[SEP] kept");
 }
 
-#[test]
-fn cuda_forced_without_gpu_is_a_clear_error() {
-    if tch::Cuda::is_available() {
-        return;
-    }
-    let e = ScorerConfig {
-        model: model_dir("tiny-bert").display().to_string(),
-        device: pulso::score::DeviceChoice::Cuda,
-        threads: 1,
-        ..Default::default()
-    }
-    .build()
-    .err()
-    .expect("must fail");
-    assert!(e.to_string().contains("no CUDA GPU"), "{e}");
-}
+// `device = "cuda"` without a GPU: tests/it/cuda.rs, through the real binary (in this shared test
+// process another test may already have asked libtorch about CUDA, which settles its CUDA hooks
+// before pulso could load them; see src/model/cuda.rs).
 
 /// Throughput of `Scorer::score` (not a correctness test; run by hand):
 ///
