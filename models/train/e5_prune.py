@@ -2,6 +2,7 @@
 """Prune the 250k-piece XLM-R vocabulary of the converted e5 model to what pulso's languages need.
 
   python models/train/e5_prune.py [--base build/e5/base] [--out build/e5/pruned]
+  python models/train/e5_prune.py --keep-from models/pulso-multi/tokenizer.json --out build/e5/pruned-shipped
 
 Kept pieces (ids keep their relative order; the four specials keep ids 0-3):
   * every piece the tokenizer emits on the training and validation text (build/data) and the demo data;
@@ -11,7 +12,8 @@ Kept pieces (ids keep their relative order; the four specials keep ids 0-3):
 Out-of-vocabulary policy: the Unigram model picks the best segmentation among the kept pieces, so a
 word whose original pieces were dropped falls back to smaller kept pieces (down to single characters)
 rather than to `<unk>`. Checked here and written to prune.json:
-  * identical ids (after remapping) on every text of the corpus the vocabulary was built from;
+  * identical ids (after remapping) on every text of the corpus the vocabulary was built from (with
+    --keep-from, whose fixed vocabulary may lack a piece the current corpus uses: the same decoded text);
   * on held-out text (data not in the corpus + hand-written rare words): the pruned tokenizer
     decodes back to the same string as the full one, and produces no more `<unk>` than it.
 """
@@ -71,6 +73,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", default=str(REPO / "build" / "e5" / "base"))
     ap.add_argument("--out", default=str(REPO / "build" / "e5" / "pruned"))
+    ap.add_argument("--keep-from", default=None,
+                    help="keep exactly the pieces of this pruned tokenizer.json (e.g. models/pulso-multi's) instead "
+                         "of choosing them from the corpus: a run that starts from it can be averaged with that "
+                         "model (soup.py), whose embedding rows are then the same pieces in the same order")
     args = ap.parse_args()
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
@@ -89,7 +95,22 @@ def main():
     specials = {0, 1, 2, 3}
     mask_id = next(t["id"] for t in tj["added_tokens"] if t["content"] == "<mask>")
     allow = {i for i, (p, _) in enumerate(vocab) if allowed(p)}
-    keep = sorted(specials | used | allow | {mask_id})
+    if args.keep_from:
+        want = json.loads(Path(args.keep_from).read_text(encoding="utf-8"))["model"]["vocab"]
+        index = {p: i for i, (p, _) in enumerate(vocab)}
+        missing = [p for p, _ in want if p not in index]
+        if missing:
+            raise SystemExit(f"e5_prune: {len(missing)} pieces of {args.keep_from} are not in {base}'s vocabulary "
+                             f"(e.g. {missing[:5]}): it was not pruned from this tokenizer")
+        keep = sorted(index[p] for p, _ in want)
+        if [vocab[i] for i in keep] != [list(v) for v in want]:
+            raise SystemExit(f"e5_prune: {args.keep_from}'s pieces are not in the base vocabulary's order (or "
+                             "their scores differ): it was not pruned from this tokenizer")
+        outside = used - set(keep)
+        log(f"--keep-from {args.keep_from}: {len(keep)} pieces; the corpus uses {len(outside)} pieces outside "
+            "them (those words fall back to smaller pieces, checked below)")
+    else:
+        keep = sorted(specials | used | allow | {mask_id})
     assert keep[:4] == [0, 1, 2, 3]
     remap = {old: new for new, old in enumerate(keep)}
     log(f"used by corpus {len(used)}, allow-list {len(allow)}, kept {len(keep)} of {len(vocab)}")
@@ -102,7 +123,15 @@ def main():
 
     # 1. identical on the corpus
     enc_pruned = pruned.encode_batch(texts, add_special_tokens=False)
-    diff = sum(1 for a, b in zip(enc_full, enc_pruned) if [remap[i] for i in a.ids] != b.ids)
+    if args.keep_from:
+        # a fixed vocabulary may lack a piece the corpus uses: then the text must decode the same, not have
+        # the same ids (the fallback to smaller pieces); the id differences are reported
+        ids_diff = sum(1 for a, b in zip(enc_full, enc_pruned) if [remap.get(i) for i in a.ids] != b.ids)
+        diff = sum(1 for a, b in zip(enc_full, enc_pruned)
+                   if "".join(a.tokens).replace("▁", " ") != "".join(b.tokens).replace("▁", " "))
+        log(f"corpus texts segmented differently under the fixed vocabulary: {ids_diff}")
+    else:
+        diff = sum(1 for a, b in zip(enc_full, enc_pruned) if [remap[i] for i in a.ids] != b.ids)
     # 2. held-out text: lossless fallback, no extra <unk>
     held = heldout_texts()
     hf = full.encode_batch(held, add_special_tokens=False)

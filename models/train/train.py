@@ -16,7 +16,8 @@ Reads build/data/train.jsonl + build/data/val/*.jsonl (see prepare_data.py).
 * --resume: a checkpoint (model, optimizer, position in the data) is written every --ckpt-minutes, and
   a killed run started again with the same arguments and --resume continues from it;
 * evaluates on the xlm-t val splits every --eval-minutes and keeps the best checkpoint
-  by mean xlm-t val macro-F1 (build/runs/<name>/best/, HF format, fp32 safetensors).
+  by mean xlm-t val macro-F1 (build/runs/<name>/best/, HF format, fp32 safetensors); the weights at the
+  end of the schedule go to build/runs/<name>/final/.
 
 Evaluation only:
   python models/train/train.py --eval-only MODEL_DIR [--val-glob 'build/data/val/*.jsonl']
@@ -180,6 +181,10 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--bf16", type=int, default=0, help="bf16 autocast (only useful with AMX/AVX512-BF16)")
     ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--data-seed", type=int, default=None,
+                    help="seed of the batch order only (default: --seed); a run with --seed 13 and another "
+                         "--data-seed starts from the same new pooler and head as the shipped run but sees the "
+                         "data in another order: the second ingredient of a model soup (soup.py)")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0,
                     help="write a resumable checkpoint (model, optimizer, position in the data) this often")
@@ -309,7 +314,8 @@ def main():
     while not done:
         epoch += 1
         # the batch order of an epoch depends only on (seed, epoch), so a resumed run sees the same data
-        batches = make_batches(enc, args.batch_size, random.Random(args.seed * 1000 + epoch))
+        data_seed = args.seed if args.data_seed is None else args.data_seed
+        batches = make_batches(enc, args.batch_size, random.Random(data_seed * 1000 + epoch))
         for bi, b in enumerate(batches):
             if bi < skip:
                 continue
@@ -344,6 +350,7 @@ def main():
                 save_ckpt(bi + 1)
                 last_ckpt = time.time()
     do_eval("final")
+    save_model(model, tok, out / "final")  # the end of the schedule (lr 0), whatever the selection picked
     result = {"steps": step, "examples_seen": seen, "epochs_started": epoch,
               "train_seconds": round(train_time), "wall_seconds": round(time.time() - start),
               "examples_per_s": round(seen / train_time, 2), "best_mean_xlmt_macro_f1": best,
