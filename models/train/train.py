@@ -313,7 +313,7 @@ def main():
     model.train()
     while not done:
         epoch += 1
-        # the batch order of an epoch depends only on (seed, epoch), so a resumed run sees the same data
+        # the batch order of an epoch depends only on (data seed, epoch), so a resumed run sees the same data
         data_seed = args.seed if args.data_seed is None else args.data_seed
         batches = make_batches(enc, args.batch_size, random.Random(data_seed * 1000 + epoch))
         for bi, b in enumerate(batches):
