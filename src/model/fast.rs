@@ -611,8 +611,9 @@ impl FastBert {
     /// T is rounded up to [`ROW_ALIGN`] with filler rows (`pad_id`) that no text attends to: MKL's
     /// sgemm rounds a row the same way wherever it sits only when the row count is a multiple of
     /// its row block, so with the rounding a text scores bit for bit the same in any batch
-    /// (tests/it/shards.rs compares shards with one process row for row). The pooler and classifier
-    /// rows (one per text) are rounded the same way.
+    /// (tests/it/shards.rs compares shards with one process row for row). The last layer computes
+    /// keys and values for every token but the rest only for each text's first token, the one the
+    /// pooler reads ([`FastBert::cls_only`]); those rows (one per text) are rounded the same way.
     pub fn forward_packed(&self, seqs: &[&[i64]], pad_id: i64) -> Tensor {
         self.packed(seqs, pad_id, None)
     }
@@ -698,11 +699,24 @@ impl FastBert {
                 .amax([0i64].as_slice(), false)
                 .to_kind(Kind::Float)
         };
+        // One row per text for the pooler (filler rows repeat row 0), rounded like the token rows.
+        let b = first.len();
+        first.resize(b.div_ceil(ROW_ALIGN) * ROW_ALIGN, 0);
+        let first = Tensor::from_slice(&first).to_device(device);
+        let last = self.layers.len().saturating_sub(1);
+        let mut per_text = false;
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(r) = rec.as_deref_mut() {
                 r.qkv_in.push(amax(&x));
             }
             let qkv = layer.qkv.forward(xn.as_ref().unwrap_or(&x));
+            if i == last && rec.is_none() {
+                // Only the first token of each text reaches the pooler, so after the last layer's
+                // keys and values the rest of the layer runs on those rows alone.
+                x = self.cls_only(layer, &qkv, &x, &runs, &first, b);
+                per_text = true;
+                break;
+            }
             let mut parts: Vec<Tensor> = Vec::with_capacity(runs.len() + 1);
             for &(start, n, l) in &runs {
                 let t = qkv
@@ -735,13 +749,68 @@ impl FastBert {
                 .ln2
                 .forward_pair(&(layer.ffn_out.forward(&f) + &a), self.qkv_folded(i + 1));
         }
-        // The pooler and classifier see one row per text: round that up too (filler rows repeat
-        // row 0), then keep the texts' rows.
-        let b = first.len();
-        first.resize(b.div_ceil(ROW_ALIGN) * ROW_ALIGN, 0);
-        let first = Tensor::from_slice(&first).to_device(device);
-        let pooled = self.pooler.forward(&x.index_select(0, &first)).tanh();
+        // `x` now holds one row per text (and the filler rows of `first`) when the last layer ran
+        // on those rows alone; otherwise (calibration, a model without layers) every token's row.
+        let x = if per_text {
+            x
+        } else {
+            x.index_select(0, &first)
+        };
+        let pooled = self.pooler.forward(&x).tanh();
         self.classifier.forward(&pooled).narrow(0, 0, b as i64)
+    }
+
+    /// The last layer after its Q/K/V projection (`qkv`, every token), for the first token of
+    /// each text only: that token's query attends to all of its text's keys and values, and the
+    /// attention output, FFN and LayerNorms run on one row per text (the rows `first` picks, a
+    /// multiple of [`ROW_ALIGN`], the `b` texts first). In real arithmetic this is exactly the full
+    /// layer followed by picking those rows; it skips the attention-output and FFN matmuls of
+    /// every other token (for a 12-layer model about 7% of the forward's FLOPs).
+    fn cls_only(
+        &self,
+        layer: &Layer,
+        qkv: &Tensor,
+        x: &Tensor,
+        runs: &[(i64, i64, i64)],
+        first: &Tensor,
+        b: usize,
+    ) -> Tensor {
+        let (kind, device) = (x.kind(), x.device());
+        let h = x.size()[1];
+        let d = h / self.heads;
+        let mut parts: Vec<Tensor> = Vec::with_capacity(runs.len() + 1);
+        for &(start, n, l) in runs {
+            let t = qkv
+                .narrow(0, start, n * l)
+                .view([n, l, 3, self.heads, d])
+                .permute([2, 0, 3, 1, 4]); // [3, n, H, l, D]
+            let q = t.get(0).narrow(2, 0, 1); // [n, H, 1, D]: the first token's query
+            let mask = Tensor::zeros([1, 1, 1, l], (kind, device));
+            let ctx = Tensor::scaled_dot_product_attention(
+                &q,
+                &t.get(1),
+                &t.get(2),
+                Some(&mask),
+                0.0,
+                false,
+                None,
+            );
+            parts.push(ctx.reshape([n, h]));
+        }
+        let rows = first.size()[0];
+        if rows > b as i64 {
+            parts.push(Tensor::zeros([rows - b as i64, h], (kind, device)));
+        }
+        let ctx = Tensor::cat(&parts, 0);
+        let x = x.index_select(0, first);
+        let (a, an) = layer
+            .ln1
+            .forward_pair(&(layer.attn_out.forward(&ctx) + &x), layer.ffn_in_folded);
+        let f = layer.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
+        layer
+            .ln2
+            .forward_pair(&(layer.ffn_out.forward(&f) + &a), false)
+            .0
     }
 
     /// Logits for `ids` [B, L] with `mask` [B, L] (1 = real token), in the weights' kind.
