@@ -428,6 +428,25 @@ struct Layer {
     ffn_in_folded: bool,
 }
 
+impl Layer {
+    /// Everything after attention: output projection + residual, LayerNorm, FFN + residual,
+    /// LayerNorm, on row-wise [rows, hidden] (or [B, L, hidden]) tensors. Returns the layer's output
+    /// and, with `next_folded`, that output normalised for a folded Q/K/V of the next layer.
+    fn after_attention(
+        &self,
+        ctx: &Tensor,
+        x: &Tensor,
+        next_folded: bool,
+    ) -> (Tensor, Option<Tensor>) {
+        let (a, an) = self
+            .ln1
+            .forward_pair(&(self.attn_out.forward(ctx) + x), self.ffn_in_folded);
+        let f = self.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
+        self.ln2
+            .forward_pair(&(self.ffn_out.forward(&f) + &a), next_folded)
+    }
+}
+
 /// Per layer, max |x| per input channel of the two LayerNorm-fed projections (SmoothQuant's
 /// calibration; see [`Int8Plan::smooth`]).
 pub struct ActStats {
@@ -802,14 +821,8 @@ impl FastBert {
             parts.push(Tensor::zeros([rows - b as i64, h], (kind, device)));
         }
         let ctx = Tensor::cat(&parts, 0);
-        let x = x.index_select(0, first);
-        let (a, an) = layer
-            .ln1
-            .forward_pair(&(layer.attn_out.forward(&ctx) + &x), layer.ffn_in_folded);
-        let f = layer.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
         layer
-            .ln2
-            .forward_pair(&(layer.ffn_out.forward(&f) + &a), false)
+            .after_attention(&ctx, &x.index_select(0, first), false)
             .0
     }
 
@@ -851,13 +864,7 @@ impl FastBert {
                 }
             };
             let ctx = ctx.transpose(1, 2).reshape([b, l, h]);
-            let (a, an) = layer
-                .ln1
-                .forward_pair(&(layer.attn_out.forward(&ctx) + &x), layer.ffn_in_folded);
-            let f = layer.ffn_in.forward(an.as_ref().unwrap_or(&a)).gelu("none");
-            (x, xn) = layer
-                .ln2
-                .forward_pair(&(layer.ffn_out.forward(&f) + &a), self.qkv_folded(i + 1));
+            (x, xn) = layer.after_attention(&ctx, &x, self.qkv_folded(i + 1));
         }
         let pooled = self.pooler.forward(&x.select(1, 0)).tanh();
         self.classifier.forward(&pooled)
