@@ -784,7 +784,7 @@ impl FastBert {
     /// attention output, FFN and LayerNorms run on one row per text (the rows `first` picks, a
     /// multiple of [`ROW_ALIGN`], the `b` texts first). In real arithmetic this is exactly the full
     /// layer followed by picking those rows; it skips the attention-output and FFN matmuls of
-    /// every other token (for a 12-layer model about 7% of the forward's FLOPs).
+    /// every other token (for a 12-layer model about 6% of the encoder's matmul FLOPs).
     fn cls_only(
         &self,
         layer: &Layer,
