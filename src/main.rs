@@ -383,8 +383,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
                     .with_context(|| format!("cannot load the model {model_name}"))?,
             );
             let info = scorer.info();
+            let plan = info
+                .int8_plan
+                .as_ref()
+                .map(|p| format!(" (plan {p})"))
+                .unwrap_or_default();
             eprintln!(
-                "pulso score: model {} on {}, precision {}, forward {}, {} replica(s), {} thread(s)",
+                "pulso score: model {} on {}, precision {}{plan}, forward {}, {} replica(s), {} thread(s)",
                 info.name, info.device, info.precision, info.forward, info.replicas, info.threads
             );
             if arrow {
@@ -401,6 +406,13 @@ fn dispatch(cli: Cli) -> Result<u8> {
             let mut out = std::io::BufWriter::new(stdout.lock());
             pulso::score::score_stream(&scorer, reader, &mut out)?;
             out.flush()?;
+            if info.int8_plan.is_some() {
+                let st = scorer.stats();
+                eprintln!(
+                    "pulso score: int8 guard re-scored {} of {} texts in fp32",
+                    st.rescored_fp32, st.texts
+                );
+            }
             Ok(0)
         }
         Cmd::Eval(args) => {

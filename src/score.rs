@@ -190,6 +190,10 @@ pub struct ModelInfo {
     /// Which forward pass runs: `packed` (pulso's own, no padding; the CPU default for BERT
     /// models), `fused`, `explicit` or `rust-bert` (see `forward_choice` in src/model/network.rs).
     pub forward: String,
+    /// precision int8: the plan it runs ([`Int8Plan`]'s syntax), e.g. which layers stay fp32 and
+    /// the guard's margin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub int8_plan: Option<String>,
     pub threads: usize,
     pub replicas: usize,
     pub max_tokens: usize,
@@ -243,6 +247,9 @@ pub struct ScoreStats {
     /// Tokens the model ran on (batch size × longest text, summed over batches).
     pub padded_tokens: u64,
     pub truncated: u64,
+    /// int8 with a guard: texts whose int8 top-two margin was under the guard and which were
+    /// scored again in fp32 ([`Int8Plan::guard`]).
+    pub rescored_fp32: u64,
 }
 
 #[derive(Default)]
@@ -252,6 +259,8 @@ struct Counters {
     real_tokens: AtomicU64,
     padded_tokens: AtomicU64,
     truncated: AtomicU64,
+    /// Shared with the replicas, which add their guard's re-scored texts after each batch.
+    rescored_fp32: Arc<AtomicU64>,
 }
 
 pub struct Scorer {
@@ -357,17 +366,24 @@ impl ScorerConfig {
             DEFAULT_MAX_BATCH
         });
 
+        let rescored = Arc::new(AtomicU64::new(0));
         let (jtx, jrx) = unbounded::<Job>();
         let (ready_tx, ready_rx) = bounded::<anyhow::Result<&'static str>>(replicas);
         let mut workers = Vec::with_capacity(replicas);
         for w in 0..replicas {
-            let spec = spec.clone();
             let jrx = jrx.clone();
             let ready = ready_tx.clone();
-            let plan = int8_plan.clone();
+            let setup = Replica {
+                spec: spec.clone(),
+                device,
+                prec,
+                plan: int8_plan.clone(),
+                intra,
+                rescored: rescored.clone(),
+            };
             let h = std::thread::Builder::new()
                 .name(format!("pulso-scorer-{w}"))
-                .spawn(move || worker(spec, device, prec, plan, intra, jrx, ready))
+                .spawn(move || worker(setup, jrx, ready))
                 .context("cannot start a scorer thread")?;
             workers.push(h);
         }
@@ -389,6 +405,7 @@ impl ScorerConfig {
                     Precision::Int8 => "int8".into(),
                 },
                 forward: String::new(),
+                int8_plan: (prec == Precision::Int8).then(|| int8_plan.to_string()),
                 threads: if device.is_cuda() {
                     intra
                 } else {
@@ -397,7 +414,10 @@ impl ScorerConfig {
                 replicas,
                 max_tokens: spec.max_tokens,
             },
-            counters: Counters::default(),
+            counters: Counters {
+                rescored_fp32: rescored,
+                ..Counters::default()
+            },
             spec,
             jobs: Some(jtx),
             workers: Mutex::new(workers),
@@ -441,15 +461,26 @@ fn tune_malloc() {
     });
 }
 
-fn worker(
+/// What one replica thread loads and runs.
+struct Replica {
     spec: Arc<ModelSpec>,
     device: tch::Device,
     prec: Precision,
     plan: Int8Plan,
     intra: usize,
-    jobs: Receiver<Job>,
-    ready: Sender<anyhow::Result<&'static str>>,
-) {
+    /// The scorer's count of texts the int8 guard re-scored in fp32.
+    rescored: Arc<AtomicU64>,
+}
+
+fn worker(setup: Replica, jobs: Receiver<Job>, ready: Sender<anyhow::Result<&'static str>>) {
+    let Replica {
+        spec,
+        device,
+        prec,
+        plan,
+        intra,
+        rescored,
+    } = setup;
     // libgomp's thread count is per calling thread: set it here, in the thread that runs the model.
     tch::set_num_threads(intra as i32);
     let loaded = spec
@@ -482,7 +513,9 @@ fn worker(
             crate::publish::fault::point("score:batch")
                 .map_err(|e| anyhow!("the model failed on a batch: {e}"))?;
             let _cpu = crate::cputime::Span::new(crate::cputime::Stage::Model);
-            net.forward_padded(&seqs, padded_len(longest, spec.max_tokens))
+            let probs = net.forward_padded(&seqs, padded_len(longest, spec.max_tokens));
+            rescored.fetch_add(net.take_rescored(), Ordering::Relaxed);
+            probs
         }));
         match out {
             Ok(out) => (job.reply)(job.idx, out),
@@ -715,6 +748,16 @@ impl Scorer {
         &self.info
     }
 
+    /// The manifest's `model` member: [`ModelInfo`], and for int8 how many texts the guard
+    /// re-scored in fp32 so far (`int8_rescored_fp32`).
+    pub fn manifest_model(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(&self.info).unwrap_or_default();
+        if self.info.int8_plan.is_some() {
+            v["int8_rescored_fp32"] = self.stats().rescored_fp32.into();
+        }
+        v
+    }
+
     /// Texts, batches and tokens scored so far (padding overhead = padded / real tokens).
     pub fn stats(&self) -> ScoreStats {
         let c = &self.counters;
@@ -724,6 +767,7 @@ impl Scorer {
             real_tokens: c.real_tokens.load(Ordering::Relaxed),
             padded_tokens: c.padded_tokens.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
+            rescored_fp32: c.rescored_fp32.load(Ordering::Relaxed),
         }
     }
 

@@ -35,6 +35,29 @@ pub struct Network {
     fast: Option<FastBert>,
     /// Shape facts for rebuilding `fast` (layers, heads, LayerNorm eps).
     fast_dims: Option<(usize, usize, f64)>,
+    /// int8 with a guard ([`Int8Plan::guard`]): the fp32 packed forward over the same weights and
+    /// the margin under which a text's int8 probabilities are replaced by fp32 ones.
+    guard: Option<(FastBert, f32)>,
+    /// Texts re-scored in fp32 by the guard since the last [`Network::take_rescored`].
+    rescored: std::cell::Cell<u64>,
+}
+
+/// The gap between a text's two most probable classes.
+pub fn top2_margin(p: &[f32]) -> f32 {
+    let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for &x in p {
+        if x > a {
+            b = a;
+            a = x;
+        } else if x > b {
+            b = x;
+        }
+    }
+    if b.is_finite() {
+        a - b
+    } else {
+        f32::INFINITY
+    }
 }
 
 /// Which forward pass the BERT family uses in fp32/bf16 on `device`: `PULSO_FORWARD` =
@@ -116,6 +139,8 @@ impl Network {
             bf16: false,
             fast: None,
             fast_dims,
+            guard: None,
+            rescored: std::cell::Cell::new(0),
         };
         n.set_bf16(bf16);
         Ok(n)
@@ -130,6 +155,7 @@ impl Network {
         }
         self.bf16 = bf16;
         self.fast = None;
+        self.guard = None;
         if let (Some(att), Some(_)) = (forward_choice(self.device), self.fast_dims) {
             // Cannot fail for the BERT family: the names were checked when loading.
             self.fast = self.build_fast(None, att, None).ok();
@@ -170,7 +196,16 @@ impl Network {
             false => None,
         };
         self.fast = Some(self.build_fast(Some(plan), att, stats.as_ref())?);
+        self.guard = match plan.guard {
+            g if g > 0.0 => Some((self.build_fast(None, Attention::Packed, None)?, g)),
+            _ => None,
+        };
         Ok(())
+    }
+
+    /// Texts the int8 guard re-scored in fp32 since the last call (and resets the count).
+    pub fn take_rescored(&self) -> u64 {
+        self.rescored.replace(0)
     }
 
     pub fn is_int8(&self) -> bool {
@@ -233,7 +268,8 @@ impl Network {
                         .contiguous())
                 })
             })?;
-            return self.rows(&probs, b);
+            let rows = self.rows(&probs, b)?;
+            return self.guarded(seqs, rows);
         }
         let b = seqs.len();
         let l = seqs
@@ -277,7 +313,41 @@ impl Network {
                     .contiguous())
             })
         })?;
-        self.rows(&probs, b)
+        let rows = self.rows(&probs, b)?;
+        self.guarded(seqs, rows)
+    }
+
+    /// The int8 guard: texts whose two most probable classes are closer than the margin (where
+    /// int8's rounding can swap them) are scored again by the fp32 packed forward, whose
+    /// probabilities replace theirs. Both forwards score a text independently of its batch mates,
+    /// so which texts are re-scored does not depend on the batching either.
+    fn guarded(&self, seqs: &[&[i64]], mut rows: Vec<Vec<f32>>) -> anyhow::Result<Vec<Vec<f32>>> {
+        let Some((fp32, margin)) = &self.guard else {
+            return Ok(rows);
+        };
+        let near: Vec<usize> = (0..rows.len())
+            .filter(|&i| top2_margin(&rows[i]) < *margin)
+            .collect();
+        if near.is_empty() {
+            return Ok(rows);
+        }
+        let sub: Vec<&[i64]> = near.iter().map(|&i| seqs[i]).collect();
+        let tokens: usize = sub.iter().map(|s| s.len()).sum();
+        let probs = catch_model_panic(self.family, sub.len(), tokens, || {
+            tch::no_grad(|| {
+                Ok(fp32
+                    .forward_packed(&sub, self.pad_id)
+                    .to_kind(Kind::Float)
+                    .softmax(-1, Kind::Float)
+                    .to_device(Device::Cpu)
+                    .contiguous())
+            })
+        })?;
+        for (i, p) in near.iter().zip(self.rows(&probs, sub.len())?) {
+            rows[*i] = p;
+        }
+        self.rescored.set(self.rescored.get() + near.len() as u64);
+        Ok(rows)
     }
 
     /// Splits [B, labels] probabilities into one row per text.

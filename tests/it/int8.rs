@@ -198,3 +198,71 @@ fn calibrated_and_folded_plans_keep_labels() {
         }
     }
 }
+
+/// The guard (the default plan's `guard=0.05`): a text whose two top int8 classes are within the
+/// margin gets exactly the fp32 packed forward's probabilities, every other text keeps its int8
+/// probabilities exactly, and with the pinned activation range a text's guarded int8 scores are
+/// the same bit for bit alone and in a batch.
+#[test]
+fn guard_rescores_near_ties_in_fp32() {
+    let exp = expected("pulso-multi");
+    let mut clf = load("pulso-multi");
+    let texts: Vec<&str> = exp["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    let probs = |clf: &Classifier| -> Vec<Vec<f32>> {
+        texts
+            .chunks(32)
+            .flat_map(|c| clf.probabilities(c).unwrap())
+            .collect()
+    };
+    let p32 = probs(&clf);
+    let default = Int8Plan::default();
+    assert_eq!(default.guard, 0.05);
+    let unguarded = Int8Plan {
+        guard: 0.0,
+        ..default.clone()
+    };
+    clf.network_mut().set_int8(Some(&unguarded), &[]).unwrap();
+    let p8 = probs(&clf);
+    assert_eq!(
+        clf.network().take_rescored(),
+        0,
+        "no guard, nothing re-scored"
+    );
+    clf.network_mut().set_int8(Some(&default), &[]).unwrap();
+    let pg = probs(&clf);
+    let rescored = clf.network().take_rescored();
+
+    let near: Vec<usize> = (0..texts.len())
+        .filter(|&i| pulso::model::network::top2_margin(&p8[i]) < 0.05)
+        .collect();
+    assert!(
+        !near.is_empty(),
+        "the fixture texts should hold a few near ties in int8"
+    );
+    assert_eq!(rescored as usize, near.len());
+    for i in 0..texts.len() {
+        let want = if near.contains(&i) { &p32[i] } else { &p8[i] };
+        assert_eq!(&pg[i], want, "text {i} {:?}", texts[i]);
+    }
+    let agree = |p: &[Vec<f32>]| {
+        p.iter()
+            .zip(&p32)
+            .filter(|(a, b)| argmax(a) == argmax(b))
+            .count()
+    };
+    assert!(agree(&pg) >= agree(&p8));
+
+    // Alone, one text at a time: bit for bit the batched result.
+    for (i, t) in texts.iter().enumerate().take(40) {
+        assert_eq!(
+            clf.probabilities(&[*t]).unwrap()[0],
+            pg[i],
+            "text {i} {t:?} alone vs in its batch"
+        );
+    }
+}
