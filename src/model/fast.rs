@@ -405,7 +405,14 @@ impl Linear {
                     // −1 pins the kernel's per-call range to exactly [-1, 1], so its one activation
                     // scale and zero point never depend on the batch mates, and a text's int8
                     // scores are the same in any batch.
-                    let t = x2.abs().amax([1i64].as_slice(), true).clamp_min(1e-12);
+                    // max |x| per row as max(max, −min), without an |x| copy: amax and amin are
+                    // each 4× faster than abs + amax here (libtorch 2.4, AVX2; `aminmax` is 3×
+                    // slower, not vectorised).
+                    let dim = [1i64];
+                    let t = x2
+                        .amax(dim.as_slice(), true)
+                        .maximum(&x2.amin(dim.as_slice(), true).neg())
+                        .clamp_min(1e-12);
                     let buf = Tensor::empty([rows + 1, k], (Kind::Float, x2.device()));
                     let _ = x2.div_out(&buf.narrow(0, 0, rows), &t);
                     let mut pin = buf.get(rows);
