@@ -42,6 +42,50 @@ pub struct Network {
     rescored: std::cell::Cell<u64>,
 }
 
+/// libtorch 2.4 prints a deprecation warning the first time each of the two FBGEMM functions int8
+/// runs on is called (`TORCH_WARN_ONCE`, two lines on stderr that no C API turns off). int8 is
+/// what `precision = auto` runs on AVX2 CPUs, so every run would carry them: this calls both
+/// once on a 1×1 matrix with stderr pointed at /dev/null (a few microseconds, before any replica
+/// scores), after which libtorch stays quiet. Process-wide, once.
+fn hush_fbgemm_deprecation() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(unix)]
+        // SAFETY: dup/open/dup2/close on the process's own descriptors; fd 2 is restored before
+        // returning, and the saved copy closed.
+        unsafe {
+            let saved = libc::dup(2);
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            let hushed = saved >= 0 && null >= 0 && libc::dup2(null, 2) >= 0;
+            let _ = tch::no_grad(|| -> Result<(), tch::TchError> {
+                let q = Tensor::ones([1, 1], (Kind::Int8, Device::Cpu));
+                let packed = q.f_fbgemm_pack_quantized_matrix()?;
+                let col = Tensor::ones([1], (Kind::Int, Device::Cpu));
+                let bias = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+                let _y = Tensor::ones([1, 1], (Kind::Float, Device::Cpu))
+                    .f_fbgemm_linear_int8_weight_fp32_activation(
+                        &q,
+                        &packed,
+                        &col,
+                        tch::Scalar::float(1.0),
+                        tch::Scalar::int(0),
+                        &bias,
+                    )?;
+                Ok(())
+            });
+            if hushed {
+                libc::dup2(saved, 2);
+            }
+            if saved >= 0 {
+                libc::close(saved);
+            }
+            if null >= 0 {
+                libc::close(null);
+            }
+        }
+    });
+}
+
 /// The gap between a text's two most probable classes.
 pub fn top2_margin(p: &[f32]) -> f32 {
     let (mut a, mut b) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
@@ -170,6 +214,7 @@ impl Network {
             self.set_bf16(false);
             return Ok(());
         };
+        hush_fbgemm_deprecation();
         if self.fast_dims.is_none() {
             bail!(
                 "precision int8 is implemented for BERT models (gelu, absolute positions); this one \

@@ -34,9 +34,10 @@ fn argmax(v: &[f32]) -> usize {
         .fold(0, |b, (i, &x)| if x > v[b] { i } else { b })
 }
 
-/// The fixture's `cases` texts.
-fn case_texts(exp: &Value) -> Vec<&str> {
-    exp["cases"]
+/// The fixture's texts under `key`: `cases` (the 12 reference cases) or `tokens` (a few hundred
+/// validation texts stored for tokenizer parity).
+fn fixture_texts<'a>(exp: &'a Value, key: &str) -> Vec<&'a str> {
+    exp[key]
         .as_array()
         .unwrap()
         .iter()
@@ -52,12 +53,7 @@ fn load(model: &str) -> Classifier {
 fn int8_matches_fp32(model: &str) {
     let exp = expected(model);
     let mut clf = load(model);
-    let texts: Vec<&str> = exp["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let texts = fixture_texts(&exp, "tokens");
     assert!(texts.len() >= 100, "{model}: too few reference texts");
     let p32: Vec<Vec<f32>> = texts
         .chunks(32)
@@ -132,7 +128,7 @@ fn pulso_mini_int8_matches_fp32() {
 fn keeping_every_part_fp32_is_fp32() {
     let exp = expected("pulso-mini");
     let mut clf = load("pulso-mini");
-    let texts = case_texts(&exp);
+    let texts = fixture_texts(&exp, "cases");
     let a = clf.probabilities(&texts).unwrap();
     clf.network_mut()
         .set_int8(Some(&Int8Plan::parse("fp32=all").unwrap()), &[])
@@ -168,7 +164,7 @@ fn calibrated_and_folded_plans_keep_labels() {
 
     let exp = expected("pulso-multi");
     let mut clf = load("pulso-multi");
-    let texts = case_texts(&exp);
+    let texts = fixture_texts(&exp, "cases");
     let p32 = clf.probabilities(&texts).unwrap();
     let enc = clf.encode(&texts).unwrap();
     let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
@@ -207,12 +203,7 @@ fn calibrated_and_folded_plans_keep_labels() {
 fn guard_rescores_near_ties_in_fp32() {
     let exp = expected("pulso-multi");
     let mut clf = load("pulso-multi");
-    let texts: Vec<&str> = exp["tokens"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["text"].as_str().unwrap())
-        .collect();
+    let texts = fixture_texts(&exp, "tokens");
     let probs = |clf: &Classifier| -> Vec<Vec<f32>> {
         texts
             .chunks(32)
@@ -265,4 +256,33 @@ fn guard_rescores_near_ties_in_fp32() {
             "text {i} {t:?} alone vs in its batch"
         );
     }
+}
+
+/// int8 is the default on AVX2 CPUs, so libtorch's one-time deprecation warnings for its FBGEMM
+/// functions must not reach the user's stderr (`hush_fbgemm_deprecation`, src/model/network.rs),
+/// while pulso's own lines still do.
+#[test]
+fn int8_runs_without_libtorch_deprecation_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("t.jsonl");
+    std::fs::write(
+        &input,
+        "{\"text\":\"ótimo atendimento\"}\n{\"text\":\"awful\"}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pulso"))
+        .arg("score")
+        .arg(&input)
+        .arg("--model")
+        .arg(repo().join("tests/fixtures/models/tiny-bert"))
+        .args(["--threads", "1", "--precision", "int8"])
+        .env_remove("PULSO_INT8_PLAN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    assert!(stderr.contains("precision int8 (plan "), "{stderr}");
+    assert!(stderr.contains("int8 guard re-scored"), "{stderr}");
+    assert!(!stderr.contains("deprecated"), "{stderr}");
 }
