@@ -102,7 +102,8 @@ enum Cmd {
         model: Option<String>,
         #[arg(long)]
         threads: Option<usize>,
-        /// fp32, bf16, int8 or auto.
+        /// fp32, bf16, int8 or auto (bf16 on CPUs with AMX / AVX512-BF16, elsewhere int8 with near ties
+        /// re-scored in fp32, each only if a probe set agrees; fp32 on a GPU).
         #[arg(long, default_value = "auto")]
         precision: String,
         /// auto (a GPU when libtorch sees one), cpu or cuda.

@@ -17,10 +17,11 @@
 //! batch size cap with `PULSO_MAX_BATCH`.
 //!
 //! Precision: `Auto` uses bf16 only on CPUs with AMX or AVX512-BF16 (elsewhere bf16 is emulated
-//! and slower) and only if a probe set scores the same in bf16 as in fp32; otherwise fp32.
+//! and slower) and only if a probe set scores the same in bf16 as in fp32 (else fp32).
 //! `Bf16` forces it. `Int8` runs the BERT linear layers in int8 on FBGEMM (see
-//! [`crate::model::fast`]); `Auto` picks it only where [`AUTO_INT8`] says so, on CPUs without fast
-//! bf16, and only if the probe set agrees. Softmax is always fp32.
+//! [`crate::model::fast`]), with the default plan's guard re-scoring near ties in fp32; `Auto` picks
+//! it where [`AUTO_INT8`] says so (on, since session 13), on CPUs without fast bf16, and only if the
+//! probe set agrees; otherwise fp32. Softmax is always fp32.
 
 use crate::model::fast::Int8Plan;
 use crate::model::{cpu_has_fast_bf16, Encoded, ModelSpec, Network};
