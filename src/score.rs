@@ -583,7 +583,20 @@ fn int8_agrees(
         return Ok(false);
     }
     let p8 = net.forward(&seqs)?;
+    drop(net);
+    release_freed_memory();
     Ok(probs_agree(&p32, &p8, 0.1))
+}
+
+/// Hands the heap's free pages back to the kernel once: the probe's copy of the model (hundreds of
+/// MB) is freed before the replicas load theirs, and with [`tune_malloc`]'s trim threshold glibc
+/// would otherwise keep it as resident memory for the whole run.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Same argmax everywhere and every probability within `tol`.
