@@ -330,28 +330,32 @@ impl ScorerConfig {
             (c.replicas, c.intra_op)
         };
         let int8_plan = Int8Plan::from_env()?;
-        let prec = match self.precision {
-            PrecisionChoice::Fp32 => Precision::Fp32,
-            PrecisionChoice::Bf16 => Precision::Bf16,
+        // `probed`: the auto probe's model, already in the precision it chose; the first replica
+        // scores with it instead of loading the weights again.
+        let (prec, mut probed) = match self.precision {
+            PrecisionChoice::Fp32 => (Precision::Fp32, None),
+            PrecisionChoice::Bf16 => (Precision::Bf16, None),
             PrecisionChoice::Int8 => {
                 if device.is_cuda() {
                     bail!("precision int8 runs on the CPU (FBGEMM); with a GPU use device = \"cpu\" or precision fp32/bf16");
                 }
-                Precision::Int8
+                (Precision::Int8, None)
             }
             PrecisionChoice::Auto => {
                 if device.is_cuda() {
-                    Precision::Fp32
+                    (Precision::Fp32, None)
                 } else if cpu_has_fast_bf16() {
-                    if bf16_agrees(&spec, device, intra)? {
-                        Precision::Bf16
-                    } else {
-                        Precision::Fp32
+                    match bf16_agrees(&spec, device, intra)? {
+                        Some(net) => (Precision::Bf16, Some(net)),
+                        None => (Precision::Fp32, None),
                     }
-                } else if AUTO_INT8 && int8_agrees(&spec, device, intra, &int8_plan)? {
-                    Precision::Int8
+                } else if AUTO_INT8 {
+                    match int8_agrees(&spec, device, intra, &int8_plan)? {
+                        Some(net) => (Precision::Int8, Some(net)),
+                        None => (Precision::Fp32, None),
+                    }
                 } else {
-                    Precision::Fp32
+                    (Precision::Fp32, None)
                 }
             }
         };
@@ -384,6 +388,7 @@ impl ScorerConfig {
                 plan: int8_plan.clone(),
                 intra,
                 rescored: rescored.clone(),
+                probed: probed.take(),
             };
             let h = std::thread::Builder::new()
                 .name(format!("pulso-scorer-{w}"))
@@ -474,6 +479,8 @@ struct Replica {
     intra: usize,
     /// The scorer's count of texts the int8 guard re-scored in fp32.
     rescored: Arc<AtomicU64>,
+    /// The auto probe's model (first replica only): already loaded in `prec`, so not loaded again.
+    probed: Option<Network>,
 }
 
 fn worker(setup: Replica, jobs: Receiver<Job>, ready: Sender<anyhow::Result<&'static str>>) {
@@ -484,19 +491,23 @@ fn worker(setup: Replica, jobs: Receiver<Job>, ready: Sender<anyhow::Result<&'st
         plan,
         intra,
         rescored,
+        probed,
     } = setup;
     // libgomp's thread count is per calling thread: set it here, in the thread that runs the model.
     tch::set_num_threads(intra as i32);
-    let loaded = spec
-        .load_network(device, prec == Precision::Bf16)
-        .and_then(|mut n| {
-            if prec == Precision::Int8 {
-                let enc = spec.encode(&PROBE_TEXTS)?;
-                let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
-                n.set_int8(Some(&plan), &calib)?;
-            }
-            Ok(n)
-        });
+    let loaded = match probed {
+        Some(n) => Ok(n),
+        None => spec
+            .load_network(device, prec == Precision::Bf16)
+            .and_then(|mut n| {
+                if prec == Precision::Int8 {
+                    let enc = spec.encode(&PROBE_TEXTS)?;
+                    let calib: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
+                    n.set_int8(Some(&plan), &calib)?;
+                }
+                Ok(n)
+            }),
+    };
     let net = match loaded {
         Ok(n) => {
             let _ = ready.send(Ok(n.forward_name()));
@@ -553,9 +564,13 @@ const PROBE_TEXTS: [&str; 12] = [
     "ok",
 ];
 
-/// Scores the probe texts in fp32 and bf16; true when every argmax agrees and no probability
-/// moves by more than 0.1.
-fn bf16_agrees(spec: &ModelSpec, device: tch::Device, intra: usize) -> anyhow::Result<bool> {
+/// Scores the probe texts in fp32 and bf16. When every argmax agrees and no probability moves by
+/// more than 0.1, returns the probe's model, now in bf16 (what a bf16 replica loads); else None.
+fn bf16_agrees(
+    spec: &ModelSpec,
+    device: tch::Device,
+    intra: usize,
+) -> anyhow::Result<Option<Network>> {
     tch::set_num_threads(intra as i32);
     let enc = spec.encode(&PROBE_TEXTS)?;
     let seqs: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
@@ -563,33 +578,44 @@ fn bf16_agrees(spec: &ModelSpec, device: tch::Device, intra: usize) -> anyhow::R
     let p32 = net.forward(&seqs)?;
     net.set_bf16(true);
     let p16 = net.forward(&seqs)?;
-    Ok(probs_agree(&p32, &p16, 0.1))
+    Ok(keep_if(probs_agree(&p32, &p16, 0.1), net))
 }
 
-/// Scores the probe texts in fp32 and int8 (`plan`); true when every argmax agrees and no
-/// probability moves by more than 0.1.
+/// Scores the probe texts in fp32 and int8 (`plan`). When every argmax agrees and no
+/// probability moves by more than 0.1, returns the probe's model, now in int8 under `plan` and
+/// calibrated on the same texts a replica calibrates on; else None.
 fn int8_agrees(
     spec: &ModelSpec,
     device: tch::Device,
     intra: usize,
     plan: &Int8Plan,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<Network>> {
     tch::set_num_threads(intra as i32);
     let enc = spec.encode(&PROBE_TEXTS)?;
     let seqs: Vec<&[i64]> = enc.iter().map(|e| e.ids.as_slice()).collect();
     let mut net: Network = spec.load_network(device, false)?;
     let p32 = net.forward(&seqs)?;
     if net.set_int8(Some(plan), &seqs).is_err() {
-        return Ok(false);
+        return Ok(keep_if(false, net));
     }
     let p8 = net.forward(&seqs)?;
-    drop(net);
-    release_freed_memory();
-    Ok(probs_agree(&p32, &p8, 0.1))
+    // The probe's own guard re-scores are not the run's.
+    net.take_rescored();
+    Ok(keep_if(probs_agree(&p32, &p8, 0.1), net))
 }
 
-/// Hands the heap's free pages back to the kernel once: the probe's copy of the model (hundreds of
-/// MB) is freed before the replicas load theirs, and with [`tune_malloc`]'s trim threshold glibc
+/// The probe's model when it is kept; otherwise it is dropped and its memory handed back.
+fn keep_if(agrees: bool, net: Network) -> Option<Network> {
+    if agrees {
+        return Some(net);
+    }
+    drop(net);
+    release_freed_memory();
+    None
+}
+
+/// Hands the heap's free pages back to the kernel once: a rejected probe's copy of the model
+/// (hundreds of MB) is freed before the replicas load theirs, and with [`tune_malloc`]'s trim threshold glibc
 /// would otherwise keep it as resident memory for the whole run.
 fn release_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
