@@ -174,6 +174,8 @@ def main():
     ap.add_argument("--freeze-embeddings", type=int, default=1)
     ap.add_argument("--unfreeze-embeddings", action="store_true",
                     help="train the word embeddings too (same as --freeze-embeddings 0)")
+    ap.add_argument("--extra-train", action="append", default=[],
+                    help="JSON Lines of more training rows (same fields as train.jsonl), appended; repeatable")
     ap.add_argument("--lang-weights", default=None,
                     help="oversample by language, e.g. pt=2,es=2,en=1: each training row is repeated "
                          "floor(w) times plus once more with probability frac(w) (seeded); default: no resampling")
@@ -231,6 +233,10 @@ def main():
             p.requires_grad = False
 
     rows = read_jsonl(Path(args.data) / "train.jsonl")
+    for extra in args.extra_train:
+        more = read_jsonl(extra)
+        log(f"extra train rows: {len(more)} from {extra}")
+        rows += more
     if args.lang_weights:
         lw = {k: float(v) for k, v in (kv.split("=") for kv in args.lang_weights.split(","))}
         wr = random.Random(args.seed + 1)
