@@ -33,22 +33,22 @@ TRAIN = {
     "pt": [
         ("não tenho nada a reclamar d{s}", POS),
         ("tenho muito a reclamar d{s}", NEG),
-        ("nenhuma reclamação sobre {s2}", POS),
-        ("só reclamações sobre {s2}", NEG),
+        ("nenhuma reclamação sobre {s}", POS),
+        ("só reclamações sobre {s}", NEG),
         ("sem queixas d{s}, tudo funcionou", POS),
         ("cheio de queixas d{s}, nada funcionou", NEG),
-        ("nota dez para {s2}", POS),
-        ("nota zero para {s2}", NEG),
-        ("{S2} merece nota 10", POS),
-        ("{S2} merece nota 0", NEG),
+        ("nota dez para {s}", POS),
+        ("nota zero para {s}", NEG),
+        ("{s} merece nota 10", POS),
+        ("{s} merece nota 0", NEG),
         ("não me arrependo de {a}", POS),
         ("me arrependo de {a}", NEG),
         ("zero arrependimento em {a}", POS),
         ("arrependimento total em {a}", NEG),
-        ("{S2} não decepcionou", POS),
-        ("{S2} decepcionou de novo", NEG),
-        ("nunca tive problema com {s2}", POS),
-        ("sempre tenho problema com {s2}", NEG),
+        ("{s} não decepcionou", POS),
+        ("{s} decepcionou de novo", NEG),
+        ("nunca tive problema com {s}", POS),
+        ("sempre tenho problema com {s}", NEG),
         ("não gostei nada d{s}", NEG),
         ("gostei muito d{s}", POS),
     ],
@@ -87,11 +87,9 @@ TRAIN = {
         ("really liked {s}", POS),
     ],
 }
-# pt subjects: (contraction form after "d", plain form)
-PT_SUBJ = [("o atendimento", "o atendimento"), ("a entrega", "a entrega"), ("o suporte", "o suporte"),
-           ("a equipe de TI", "a equipe de TI"), ("o RH", "o RH"), ("o app", "o app"),
-           ("a loja", "a loja"), ("o produto", "o produto"), ("a Acme", "a Acme"),
-           ("o setor financeiro", "o setor financeiro")]
+# pt subjects, each with its article ("d" + "o suporte" = "do suporte" in the templates' "d{s}")
+PT_SUBJ = ["o atendimento", "a entrega", "o suporte", "a equipe de TI", "o RH", "o app", "a loja",
+           "o produto", "a Acme", "o setor financeiro"]
 ES_SUBJ = ["el servicio", "la entrega", "el soporte", "el equipo de TI", "recursos humanos", "la app",
            "la tienda", "el producto", "Acme", "el área de finanzas"]
 EN_SUBJ = ["the service", "the delivery", "the support team", "IT", "HR", "the app", "the store",
@@ -109,20 +107,10 @@ PREFIX = {"pt": ["", "", "sinceramente, ", "olha, "], "es": ["", "", "sinceramen
 SUFFIX = {"pt": ["", "", ".", "!"], "es": ["", "", ".", "!"], "en": ["", "", ".", "!"]}
 
 
-def pt_d(subject: str) -> str:
-    """'d' + article contraction: d + o atendimento -> do atendimento; d + a Acme -> da Acme."""
-    if subject.startswith("o "):
-        return "o " + subject[2:]
-    if subject.startswith("a "):
-        return "a " + subject[2:]
-    return "e " + subject
-
-
 def fill(lang: str, tpl: str, rng: random.Random) -> str:
     if lang == "pt":
-        d, plain = rng.choice(PT_SUBJ)
-        s = pt_d(d)
-        text = tpl.format(s=s, s2=plain, S2=plain, a=rng.choice(ACTS["pt"]))
+        subj = rng.choice(PT_SUBJ)
+        text = tpl.format(s=subj, a=rng.choice(ACTS["pt"]))
     else:
         subj = rng.choice(ES_SUBJ if lang == "es" else EN_SUBJ)
         text = tpl.format(s=subj, S=subj, a=rng.choice(ACTS[lang]))
